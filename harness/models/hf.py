@@ -1,0 +1,238 @@
+"""The transformers backend: local folder or hub id, optional PEFT adapter, batched generation with
+left padding and length-sorted batches, greedy by default, log-likelihood scoring."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from ..types import Completion, GenerationConfig, ModelSpec
+from .base import Messages, ProgressFn, backend_registry
+from .spec import read_adapter_meta
+
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+def default_threads() -> int:
+    """Torch CPU threads: TUNEBENCH_THREADS, else 1 (PLATFORM.md: on a shared 2-core machine two
+    threads plus any other busy process made decode steps ten times slower)."""
+    env = os.environ.get("TUNEBENCH_THREADS")
+    return max(1, int(env)) if env else 1
+
+
+class HFBackend:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        batch_size: int = 8,
+        threads: int | None = None,
+        device: str | None = None,
+        adapter_name: str = "default",
+    ):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.spec = spec
+        self.batch_size = max(1, batch_size)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cpu":
+            torch.set_num_threads(threads or default_threads())
+        self.tokenizer = AutoTokenizer.from_pretrained(spec.base)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        kwargs: dict[str, Any] = {}
+        if spec.dtype != "auto":
+            kwargs["dtype"] = getattr(torch, spec.dtype)
+        else:
+            kwargs["dtype"] = "auto"
+        if spec.quantization == "nf4":
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+            )
+        model = AutoModelForCausalLM.from_pretrained(spec.base, **kwargs)
+        if spec.quantization is None:
+            model.to(self.device)
+        if spec.adapter:
+            self._check_adapter_precision(spec, model)
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, spec.adapter, adapter_name=adapter_name)
+        model.eval()
+        # PLATFORM.md: with frozen PEFT weights the last-position slice fed to the LM head is
+        # non-contiguous and hits a slow batched-matmul path at prefill; make it contiguous.
+        head = model.get_output_embeddings()
+        if head is not None:
+            head.register_forward_pre_hook(lambda _m, args: tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args))
+        self.model = model
+        self._stop_cache: dict[tuple[str, ...], Any] = {}
+        self.eos_ids = self._eos_ids()
+
+    def _check_adapter_precision(self, spec: ModelSpec, model: Any) -> None:
+        meta = read_adapter_meta(spec.adapter or "")
+        if not meta:
+            return
+        trained_q = meta.get("quantization", "none") or "none"
+        loaded_q = spec.quantization or "none"
+        trained_p = meta.get("base_precision")
+        loaded_p = str(model.dtype).replace("torch.", "")
+        if trained_q != loaded_q or (trained_p and loaded_q == "none" and trained_p != loaded_p):
+            msg = (
+                f"adapter {spec.adapter} was trained on a {trained_q}/{trained_p} base but is loaded on "
+                f"{loaded_q}/{loaded_p}: scores may differ (PLATFORM.md measured 88%->73% category accuracy "
+                "for a CPU QLoRA adapter moved to a bf16 base)"
+            )
+            warnings.warn(msg, stacklevel=2)
+            print(f"[tunebench] warning: {msg}", file=sys.stderr)
+
+    def _eos_ids(self) -> list[int]:
+        ids: set[int] = set()
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if isinstance(gen_eos, int):
+            ids.add(gen_eos)
+        elif isinstance(gen_eos, list):
+            ids.update(gen_eos)
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return sorted(ids)
+
+    # -- prompts ---------------------------------------------------------------------------------
+    def render(self, messages: Messages) -> str:
+        if self.tokenizer.chat_template:
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        parts = [m["content"] for m in messages]
+        return "\n\n".join(parts) + "\n\n"
+
+    def _stopping(self, stop: tuple[str, ...]) -> Any:
+        # PLATFORM.md: generate(stop_strings=...) rebuilds its checker per call (~1.5 s with a 262k
+        # vocabulary): build the criterion once per stop set and reuse it.
+        if not stop:
+            return None
+        if stop not in self._stop_cache:
+            from transformers import StoppingCriteriaList, StopStringCriteria
+
+            self._stop_cache[stop] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stop))])
+        return self._stop_cache[stop]
+
+    # -- generation ------------------------------------------------------------------------------
+    def generate(
+        self, prompts: Sequence[Messages], config: GenerationConfig, progress: ProgressFn | None = None
+    ) -> list[Completion]:
+        texts = [self.render(m) for m in prompts]
+        return self.generate_text(texts, config, progress)
+
+    def generate_text(
+        self, texts: Sequence[str], config: GenerationConfig, progress: ProgressFn | None = None
+    ) -> list[Completion]:
+        import torch
+
+        enc = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: -len(enc[i]))
+        results: list[Completion | None] = [None] * len(texts)
+        stopping = self._stopping(tuple(config.stop))
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(len(enc[i]) for i in idx)
+            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            attn = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids = enc[i]
+                input_ids[row, width - len(ids) :] = torch.tensor(ids)
+                attn[row, width - len(ids) :] = 1
+            gen_kwargs: dict[str, Any] = {
+                "max_new_tokens": config.max_new_tokens,
+                "pad_token_id": pad,
+                "eos_token_id": self.eos_ids,
+            }
+            if config.temperature > 0:
+                torch.manual_seed(config.seed)
+                gen_kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+            else:
+                gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if stopping is not None:
+                gen_kwargs["stopping_criteria"] = stopping
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                out = self.model.generate(
+                    input_ids=input_ids.to(self.device), attention_mask=attn.to(self.device), **gen_kwargs
+                )
+            dt = time.perf_counter() - t0
+            new = out[:, width:].cpu()
+            for row, i in enumerate(idx):
+                toks = new[row].tolist()
+                n = len(toks)
+                finish = "length"
+                for j, t in enumerate(toks):
+                    if t in self.eos_ids:
+                        n, finish = j, "stop"
+                        break
+                text = self.tokenizer.decode(toks[:n], skip_special_tokens=True)
+                for s in config.stop:
+                    cut = text.find(s)
+                    if cut >= 0:
+                        text, finish = text[:cut], "stop"
+                results[i] = Completion(
+                    text=text,
+                    prompt_tokens=len(enc[i]),
+                    completion_tokens=n,
+                    latency_s=dt,
+                    finish_reason=finish,
+                    raw={"batch_size": len(idx), "batch_time_s": round(dt, 4)},
+                )
+            if progress:
+                progress(len(idx))
+        return [r for r in results if r is not None]
+
+    # -- log-likelihood --------------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, int]]:
+        """Sum of log-probabilities of each continuation given its context, and its token count.
+        Context and continuation are tokenized separately and concatenated, so the boundary is
+        exact."""
+        import torch
+
+        out: list[tuple[float, int]] = [(0.0, 0)] * len(requests)
+        items = []
+        for i, (ctx, cont) in enumerate(requests):
+            c_ids = self.tokenizer(ctx, add_special_tokens=False)["input_ids"] if ctx else []
+            if not c_ids and self.tokenizer.bos_token_id is not None:
+                c_ids = [self.tokenizer.bos_token_id]
+            x_ids = self.tokenizer(cont, add_special_tokens=False)["input_ids"]
+            items.append((i, c_ids, x_ids))
+        items.sort(key=lambda it: -(len(it[1]) + len(it[2])))
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start : start + self.batch_size]
+            seqs = [c + x for _, c, x in batch]
+            width = max(len(s) for s in seqs)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            attn = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, s in enumerate(seqs):
+                ids[r, width - len(s) :] = torch.tensor(s)
+                attn[r, width - len(s) :] = 1
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids.to(self.device), attention_mask=attn.to(self.device)).logits
+            logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+            for r, (i, _c, x) in enumerate(batch):
+                n = len(x)
+                if n == 0:
+                    out[i] = (0.0, 0)
+                    continue
+                # tokens at positions width-n .. width-1 are predicted by positions one earlier
+                pos = torch.arange(width - n - 1, width - 1)
+                tgt = torch.tensor(x)
+                out[i] = (float(logp[r, pos, tgt].sum()), n)
+        return out
+
+
+backend_registry.add("hf", lambda spec: HFBackend(spec))

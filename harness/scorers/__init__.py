@@ -1,0 +1,52 @@
+"""Scorers: importing this package registers every built-in scorer type.
+
+Built-in types: exact_match, normalized_match, regex (match.py); json_valid, json_schema,
+json_field_match (json_scorers.py); classification (classification.py); required_sections, length,
+rouge (text.py); perplexity (perplexity.py); evaluate (evaluate_module.py).
+"""
+
+from ._common import extract_json, get_field
+from .base import (
+    BaseScorer,
+    LoglikelihoodModel,
+    ScoreContext,
+    Scorer,
+    build_scorer,
+    describe_args,
+    register_scorer,
+    scorer_registry,
+)
+from .classification import ClassificationScorer, macro_prf
+from .evaluate_module import EvaluateScorer
+from .json_scorers import JsonFieldMatchScorer, JsonSchemaScorer, JsonValidScorer
+from .match import ExactMatchScorer, NormalizedMatchScorer, RegexScorer, normalize_text
+from .perplexity import PerplexityScorer
+from .text import LengthScorer, RequiredSectionsScorer, RougeScorer, split_sentences
+
+__all__ = [
+    "BaseScorer",
+    "ClassificationScorer",
+    "EvaluateScorer",
+    "ExactMatchScorer",
+    "JsonFieldMatchScorer",
+    "JsonSchemaScorer",
+    "JsonValidScorer",
+    "LengthScorer",
+    "LoglikelihoodModel",
+    "NormalizedMatchScorer",
+    "PerplexityScorer",
+    "RegexScorer",
+    "RequiredSectionsScorer",
+    "RougeScorer",
+    "ScoreContext",
+    "Scorer",
+    "build_scorer",
+    "describe_args",
+    "extract_json",
+    "get_field",
+    "macro_prf",
+    "normalize_text",
+    "register_scorer",
+    "scorer_registry",
+    "split_sentences",
+]

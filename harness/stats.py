@@ -1,0 +1,353 @@
+"""Statistics for comparing model runs: bootstrap intervals, paired tests, multiple-comparison control.
+
+Everything here is pure numpy/scipy and deterministic: every random draw comes from
+``np.random.default_rng(seed)``, so the same inputs and seed give the same numbers.
+
+Conventions
+-----------
+* Per-sample inputs are 1-D array-likes of finite floats (bools are fine). ``None``, NaN or
+  infinity raise ``ValueError`` -- a missing score must be decided on (e.g. scored 0) before it
+  reaches the statistics, never silently dropped.
+* Intervals are percentile-bootstrap intervals returned as ``(point, low, high)`` where
+  ``point`` is the statistic on the full sample and ``low``/``high`` are the ``alpha/2`` and
+  ``1 - alpha/2`` quantiles (linear interpolation) of the bootstrap distribution.
+* Paired functions compare ``a`` (baseline) with ``b`` (candidate): deltas are ``b - a``, and a
+  "win" means ``b`` is better than ``a``.
+* With no samples the interval is ``(nan, nan, nan)``; with one sample it collapses to
+  ``(v, v, v)``.
+
+For sample-level metrics (accuracy, mean score) the mean paths (:func:`bootstrap_ci`,
+:func:`paired_bootstrap_ci`) are vectorized. For corpus-level metrics that are not a mean of
+per-sample values (macro-F1, corpus BLEU) use :func:`bootstrap_ci_fn` /
+:func:`paired_bootstrap_ci_fn`, which hand each resample's indices to a callback. All four draw
+their resample indices the same way, so for the same ``n``, ``n_boot`` and ``seed`` they use the
+same resamples: the callback path with a mean callback reproduces the mean path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TypedDict, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.stats import binom
+
+__all__ = [
+    "McNemarResult",
+    "bootstrap_ci",
+    "bootstrap_ci_fn",
+    "holm",
+    "is_binary",
+    "mcnemar_exact",
+    "paired_bootstrap_ci",
+    "paired_bootstrap_ci_fn",
+    "percentile",
+    "win_tie_loss",
+]
+
+Interval = tuple[float, float, float]
+"""``(point, low, high)``."""
+
+_NAN_INTERVAL: Interval = (math.nan, math.nan, math.nan)
+
+
+class McNemarResult(TypedDict):
+    """Result of :func:`mcnemar_exact`."""
+
+    n: int
+    """Number of paired samples."""
+    b01: int
+    """Samples ``a`` got wrong and ``b`` got right."""
+    b10: int
+    """Samples ``a`` got right and ``b`` got wrong."""
+    n_discordant: int
+    """``b01 + b10``."""
+    p_value: float
+    """Exact two-sided p-value (1.0 when there are no discordant pairs)."""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _as_float_1d(values: ArrayLike, name: str = "values") -> NDArray[np.float64]:
+    """Convert to a 1-D float64 array; ``ValueError`` on wrong shape, non-numbers, None/NaN/inf."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a 1-D sequence of numbers: {exc}") from exc
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} must be finite numbers; element {bad} is {arr[bad]!r} (None/NaN/inf?)")
+    return arr
+
+
+def _paired(a: ArrayLike, b: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    x = _as_float_1d(a, "a")
+    y = _as_float_1d(b, "b")
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must have the same length, got {x.size} and {y.size}")
+    return x, y
+
+
+def _check_boot_args(n_boot: int, alpha: float) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    if not (isinstance(alpha, (int, float)) and 0.0 < float(alpha) < 1.0):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+
+
+def _check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    return int(n)
+
+
+# --------------------------------------------------------------------------- bootstrap core
+
+
+def _resample_indices(n: int, n_boot: int, seed: int) -> NDArray[np.intp]:
+    """The ``(n_boot, n)`` matrix of resample indices shared by every bootstrap function."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, n, size=(n_boot, n), dtype=np.intp)
+
+
+def _interval(point: float, boot: NDArray[np.float64], alpha: float) -> Interval:
+    low, high = np.quantile(boot, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(point), float(low), float(high)
+
+
+def _mean_ci(values: NDArray[np.float64], n_boot: int, alpha: float, seed: int) -> Interval:
+    n = values.size
+    if n == 0:
+        return _NAN_INTERVAL
+    point = float(values.mean())
+    if n == 1:
+        return point, point, point
+    idx = _resample_indices(n, n_boot, seed)
+    boot = values[idx].mean(axis=1)
+    return _interval(point, boot, alpha)
+
+
+def _fn_ci(n: int, fn: Callable[[NDArray[np.intp]], float], n_boot: int, alpha: float, seed: int) -> Interval:
+    if n == 0:
+        return _NAN_INTERVAL
+    point = float(fn(np.arange(n, dtype=np.intp)))
+    if n == 1:
+        return point, point, point
+    idx = _resample_indices(n, n_boot, seed)
+    boot = np.fromiter((float(fn(row)) for row in idx), dtype=np.float64, count=n_boot)
+    if not np.all(np.isfinite(boot)):
+        raise ValueError("the statistic returned a non-finite value on a bootstrap resample")
+    return _interval(point, boot, alpha)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def bootstrap_ci(
+    values: ArrayLike,
+    *,
+    stat: Callable[[NDArray[np.float64]], float] | None = None,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> Interval:
+    """Percentile-bootstrap CI of a statistic of per-sample ``values``.
+
+    Args:
+        values: 1-D array-like of finite floats (bools allowed); None/NaN/inf raise ``ValueError``.
+        stat: statistic of a 1-D resample, e.g. ``np.median``. ``None`` (default) is the mean,
+            computed vectorized over all resamples at once; a custom ``stat`` is called once per
+            resample.
+        n_boot: number of bootstrap resamples (>= 1).
+        alpha: 1 - confidence level, in (0, 1); 0.05 gives a 95% interval.
+        seed: seed for ``np.random.default_rng``.
+
+    Returns:
+        ``(point, low, high)``; ``(nan, nan, nan)`` for no values and ``(v, v, v)`` for one.
+    """
+    _check_boot_args(n_boot, alpha)
+    arr = _as_float_1d(values)
+    if stat is None:
+        return _mean_ci(arr, n_boot, alpha, seed)
+    custom = stat
+    return _fn_ci(arr.size, lambda idx: float(custom(arr[idx])), n_boot, alpha, seed)
+
+
+def bootstrap_ci_fn(
+    n: int,
+    fn: Callable[[NDArray[np.intp]], float],
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> Interval:
+    """Percentile-bootstrap CI of a corpus-level metric over ``n`` samples.
+
+    ``fn(indices)`` computes the metric on the samples at ``indices`` (a 1-D integer array of
+    length ``n``, with repeats on resamples) -- e.g. macro-F1 of ``preds[indices]`` against
+    ``golds[indices]``. It is called once on ``np.arange(n)`` for the point estimate and once per
+    resample.
+
+    Returns:
+        ``(fn(arange(n)), low, high)``; ``(nan, nan, nan)`` for ``n == 0`` and ``(v, v, v)`` for
+        ``n == 1``. ``ValueError`` if ``fn`` returns a non-finite value on a resample.
+    """
+    _check_boot_args(n_boot, alpha)
+    return _fn_ci(_check_n(n), fn, n_boot, alpha, seed)
+
+
+def paired_bootstrap_ci(
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> Interval:
+    """Paired percentile-bootstrap CI of ``mean(b - a)``.
+
+    ``a`` and ``b`` are per-sample scores of two systems on the same samples, in the same order.
+    Each resample draws sample indices once and uses them for both systems, so the interval
+    reflects the per-sample correlation between the two.
+
+    Returns:
+        ``(mean(b - a), low, high)``; ``ValueError`` if the lengths differ.
+    """
+    _check_boot_args(n_boot, alpha)
+    x, y = _paired(a, b)
+    return _mean_ci(y - x, n_boot, alpha, seed)
+
+
+def paired_bootstrap_ci_fn(
+    n: int,
+    fn_delta: Callable[[NDArray[np.intp]], float],
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> Interval:
+    """Paired percentile-bootstrap CI of a corpus-level metric difference.
+
+    ``fn_delta(indices)`` must return ``metric_b(indices) - metric_a(indices)``, evaluating both
+    systems on the *same* resampled indices. Otherwise as :func:`bootstrap_ci_fn`.
+    """
+    return bootstrap_ci_fn(n, fn_delta, n_boot=n_boot, alpha=alpha, seed=seed)
+
+
+def is_binary(values: ArrayLike) -> bool:
+    """True if every value is 0 or 1 (bools count); vacuously True for an empty input.
+
+    Non-numeric or non-1-D input is simply not binary (returns False, never raises).
+    """
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    if arr.ndim != 1:
+        return False
+    return bool(np.all((arr == 0.0) | (arr == 1.0)))
+
+
+def _as_bool_1d(values: ArrayLike, name: str) -> NDArray[np.bool_]:
+    arr = _as_float_1d(values, name)
+    if not is_binary(arr):
+        raise ValueError(f"{name} must contain only 0/1 or bool outcomes")
+    return arr.astype(bool)
+
+
+def mcnemar_exact(a: ArrayLike, b: ArrayLike) -> McNemarResult:
+    """Exact (binomial) McNemar test for paired binary outcomes.
+
+    ``a`` and ``b`` are per-sample correctness (bool or 0/1) of two systems on the same samples.
+    Only discordant pairs matter: ``b01`` (a wrong, b right) and ``b10`` (a right, b wrong).
+    Under H0 each discordant pair is a fair coin, so the two-sided p-value is
+    ``min(1, 2 * P(X <= min(b01, b10)))`` with ``X ~ Binomial(b01 + b10, 0.5)``, and 1.0 when
+    there are no discordant pairs.
+
+    Raises:
+        ValueError: lengths differ, or a value is not 0/1/bool.
+    """
+    x = _as_bool_1d(a, "a")
+    y = _as_bool_1d(b, "b")
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must have the same length, got {x.size} and {y.size}")
+    b01 = int(np.count_nonzero(~x & y))
+    b10 = int(np.count_nonzero(x & ~y))
+    total = b01 + b10
+    if total == 0:
+        p = 1.0
+    else:
+        p = min(1.0, 2.0 * float(binom.cdf(min(b01, b10), total, 0.5)))
+    return McNemarResult(n=int(x.size), b01=b01, b10=b10, n_discordant=total, p_value=p)
+
+
+def win_tie_loss(a: ArrayLike, b: ArrayLike, tol: float = 1e-12) -> tuple[int, int, int]:
+    """Count per-sample ``(wins, ties, losses)`` of ``b`` against ``a`` (higher is better).
+
+    A win is ``b - a > tol``, a loss ``b - a < -tol``, anything else a tie.
+    """
+    if not (math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
+    x, y = _paired(a, b)
+    d = y - x
+    wins = int(np.count_nonzero(d > tol))
+    losses = int(np.count_nonzero(d < -tol))
+    return wins, int(d.size) - wins - losses, losses
+
+
+def holm(pvalues: Sequence[float], alpha: float = 0.05) -> list[tuple[float, bool]]:
+    """Holm-Bonferroni step-down adjustment of ``m`` p-values.
+
+    With the p-values sorted ascending, ``p_(1) <= ... <= p_(m)``, the adjusted value is
+    ``min(1, max_{j <= i} (m - j + 1) * p_(j))``; a hypothesis is rejected when its adjusted
+    p-value is ``<= alpha`` (equivalent to the classic step-down rule). Controls the
+    family-wise error rate at ``alpha`` under any dependence.
+
+    Returns:
+        ``(adjusted_p, reject)`` per input p-value, in the input order (``[]`` for no p-values).
+
+    Raises:
+        ValueError: a p-value outside [0, 1] or NaN, or ``alpha`` outside (0, 1).
+    """
+    if not (0.0 < float(alpha) < 1.0):
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    p = _as_float_1d(list(pvalues), "pvalues")
+    if np.any((p < 0.0) | (p > 1.0)):
+        raise ValueError("p-values must be in [0, 1]")
+    m = p.size
+    if m == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    scaled = (m - np.arange(m)) * p[order]
+    adjusted_sorted = np.minimum(1.0, np.maximum.accumulate(scaled))
+    adjusted = np.empty(m, dtype=np.float64)
+    adjusted[order] = adjusted_sorted
+    return [(float(q), bool(q <= alpha)) for q in adjusted]
+
+
+@overload
+def percentile(values: ArrayLike, q: float) -> float: ...
+@overload
+def percentile(values: ArrayLike, q: Sequence[float]) -> list[float]: ...
+def percentile(values: ArrayLike, q: float | Sequence[float]) -> float | list[float]:
+    """Percentile(s) ``q`` (0-100) of ``values`` with numpy's linear interpolation.
+
+    Meant for latency summaries (p50/p95). Returns a float for scalar ``q`` and a list of
+    floats for a sequence; NaN(s) for empty ``values``.
+    """
+    arr = _as_float_1d(values)
+    qs = np.asarray(q, dtype=np.float64)
+    if qs.ndim > 1 or np.any(~np.isfinite(qs)) or np.any((qs < 0.0) | (qs > 100.0)):
+        raise ValueError(f"q must be a percentile or 1-D sequence of percentiles in [0, 100], got {q!r}")
+    if arr.size == 0:
+        out = np.full(qs.shape, np.nan)
+    else:
+        out = np.percentile(arr, qs, method="linear")
+    if qs.ndim == 0:
+        return float(out)
+    return [float(v) for v in out]

@@ -1,0 +1,340 @@
+"""The store: one SQLite file in the workspace (WAL mode), written through SQLAlchemy Core so a
+`postgresql://` URL works the same way. Schema changes are append-only migrations."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+from .types import Completion, MetricValue, RunRecord, SampleResult, Score
+from .workspace import workspace_dir
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations", metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", String(40), nullable=False),
+)
+runs = Table(
+    "runs", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("suite", String(200), nullable=False, index=True),
+    Column("suite_version", String(50), nullable=False),
+    Column("suite_hash", String(64), nullable=False),
+    Column("model", String(1000), nullable=False, index=True),
+    Column("prompt_name", String(200), nullable=False),
+    Column("split", String(50), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("config_key", String(64), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("record", Text, nullable=False),
+)
+generations = Table(
+    "generations", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("model_identity", String(64), nullable=False),
+    Column("prompt_text", Text, nullable=False),
+    Column("completion", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+samples = Table(
+    "samples", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("sample_id", String(200), primary_key=True),
+    Column("idx", Integer, nullable=False),
+    Column("gen_key", String(64), nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("prompt_text", Text, nullable=False),
+    Column("reference", Text),
+    Column("completion", Text, nullable=False),
+)
+scores = Table(
+    "scores", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("sample_id", String(200), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("value", Float),
+    Column("detail", Text, nullable=False),
+    Column("data", Text, nullable=False),
+)
+metrics = Table(
+    "metrics", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("value", Float),
+    Column("ci_low", Float),
+    Column("ci_high", Float),
+    Column("n", Integer, nullable=False),
+)
+records = Table(
+    # Other stored records (training runs, baseline selections, comparisons), by kind.
+    "records", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(50), nullable=False, index=True),
+    Column("created_at", String(40), nullable=False),
+    Column("ref", String(200), index=True),
+    Column("body", Text, nullable=False),
+)
+
+# Append-only: never edit a released migration; add a new one.
+MIGRATIONS: list[tuple[int, list[Table]]] = [
+    (1, [runs, generations, samples, scores, metrics]),
+    (2, [records]),
+]
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def default_url(workspace: str | Path | None = None) -> str:
+    ws = workspace_dir(workspace)
+    return f"sqlite:///{ws / 'tunebench.db'}"
+
+
+class Store:
+    def __init__(self, url: str | None = None, *, workspace: str | Path | None = None):
+        self.url = url or default_url(workspace)
+        if self.url.startswith("sqlite:///"):
+            Path(self.url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(self.url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    # -- schema ----------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self.engine.begin() as conn:
+            schema_migrations.create(conn, checkfirst=True)
+            done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
+            for version, tables in MIGRATIONS:
+                if version in done:
+                    continue
+                for t in tables:
+                    t.create(conn, checkfirst=True)
+                conn.execute(insert(schema_migrations).values(version=version, applied_at=now_iso()))
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return max(r[0] for r in conn.execute(select(schema_migrations.c.version)))
+
+    # -- generation cache ------------------------------------------------------------------------
+    def get_generations(self, keys: Sequence[str]) -> dict[str, Completion]:
+        found: dict[str, Completion] = {}
+        keys = list(dict.fromkeys(keys))
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                rows = conn.execute(select(generations.c.key, generations.c.completion).where(generations.c.key.in_(chunk)))
+                for k, c in rows:
+                    found[k] = Completion.model_validate_json(c)
+        return found
+
+    def put_generations(self, items: Iterable[tuple[str, str, str, Completion]]) -> None:
+        """(key, model_identity, prompt_text, completion); one transaction; existing keys kept."""
+        rows = [
+            {"key": k, "model_identity": mi, "prompt_text": pt, "completion": c.model_dump_json(), "created_at": now_iso()}
+            for k, mi, pt, c in items
+        ]
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            existing = {r[0] for r in conn.execute(select(generations.c.key).where(generations.c.key.in_([r["key"] for r in rows])))}
+            new = [r for r in rows if r["key"] not in existing]
+            if new:
+                conn.execute(insert(generations), new)
+
+    # -- runs ------------------------------------------------------------------------------------
+    def insert_run(self, record: RunRecord, config_key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(runs).values(**self._run_row(record), config_key=config_key))
+
+    def _run_row(self, record: RunRecord) -> dict[str, Any]:
+        return {
+            "id": record.id,
+            "suite": record.suite,
+            "suite_version": record.suite_version,
+            "suite_hash": record.suite_hash,
+            "model": record.model.label,
+            "prompt_name": record.prompt.name,
+            "split": record.split,
+            "status": record.status,
+            "created_at": record.created_at,
+            "finished_at": record.finished_at,
+            "record": record.model_dump_json(),
+        }
+
+    def find_unfinished_run(self, config_key: str) -> RunRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(runs.c.record).where(runs.c.config_key == config_key, runs.c.status == "running")
+                .order_by(runs.c.created_at.desc()).limit(1)
+            ).first()
+        return RunRecord.model_validate_json(row[0]) if row else None
+
+    def finish_run(self, record: RunRecord, results: Sequence[SampleResult]) -> None:
+        """Write every sample, score and metric and mark the run finished, in one transaction: a
+        run is either complete in the store or still 'running', never half-written."""
+        with self.engine.begin() as conn:
+            conn.execute(samples.delete().where(samples.c.run_id == record.id))
+            conn.execute(scores.delete().where(scores.c.run_id == record.id))
+            conn.execute(metrics.delete().where(metrics.c.run_id == record.id))
+            if results:
+                conn.execute(insert(samples), [
+                    {
+                        "run_id": record.id, "sample_id": r.sample_id, "idx": i,
+                        "gen_key": (r.completion.raw or {}).get("_cache_key", ""),
+                        "prompt": json.dumps(r.prompt, ensure_ascii=False), "prompt_text": r.prompt_text,
+                        "reference": r.reference, "completion": r.completion.model_dump_json(),
+                    }
+                    for i, r in enumerate(results)
+                ])
+                score_rows = [
+                    {
+                        "run_id": record.id, "sample_id": r.sample_id, "name": s.name,
+                        "value": None if s.value is None else float(s.value),
+                        "detail": s.detail, "data": json.dumps(s.data, ensure_ascii=False),
+                    }
+                    for r in results for s in r.scores
+                ]
+                if score_rows:
+                    conn.execute(insert(scores), score_rows)
+            if record.metrics:
+                conn.execute(insert(metrics), [
+                    {"run_id": record.id, "name": k, "value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high, "n": m.n}
+                    for k, m in record.metrics.items()
+                ])
+            row = self._run_row(record)
+            row.pop("id")
+            conn.execute(update(runs).where(runs.c.id == record.id).values(**row))
+
+    def update_run(self, record: RunRecord) -> None:
+        with self.engine.begin() as conn:
+            row = self._run_row(record)
+            row.pop("id")
+            conn.execute(update(runs).where(runs.c.id == record.id).values(**row))
+
+    def get_run(self, run_id: str) -> RunRecord:
+        from .errors import InputError
+
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs.c.record).where(runs.c.id == run_id)).first()
+            if row is None:
+                rows = conn.execute(select(runs.c.record).where(runs.c.id.like(f"{run_id}%"))).all()
+                if len(rows) == 1:
+                    row = rows[0]
+                elif len(rows) > 1:
+                    raise InputError(f"run id prefix {run_id!r} is ambiguous ({len(rows)} runs)")
+        if row is None:
+            raise InputError(f"no run {run_id!r} in {self.url}", hint="`tunebench runs` lists stored runs")
+        return RunRecord.model_validate_json(row[0])
+
+    def list_runs(self, *, suite: str | None = None, model: str | None = None, status: str | None = None,
+                  limit: int = 100) -> list[RunRecord]:
+        q = select(runs.c.record).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+        if suite:
+            q = q.where(runs.c.suite == suite)
+        if model:
+            q = q.where(runs.c.model.contains(model))
+        if status:
+            q = q.where(runs.c.status == status)
+        with self.engine.connect() as conn:
+            return [RunRecord.model_validate_json(r[0]) for r in conn.execute(q)]
+
+    def iter_results(self, run_id: str, batch: int = 1000) -> Iterator[SampleResult]:
+        """Sample results in run order, streamed in batches (never all completions at once)."""
+        last = -1
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(samples).where(samples.c.run_id == run_id, samples.c.idx > last)
+                    .order_by(samples.c.idx).limit(batch)
+                ).mappings().all()
+                if not rows:
+                    return
+                ids = [r["sample_id"] for r in rows]
+                sc: dict[str, list[Score]] = {}
+                for s in conn.execute(select(scores).where(scores.c.run_id == run_id, scores.c.sample_id.in_(ids))).mappings():
+                    sc.setdefault(s["sample_id"], []).append(
+                        Score(name=s["name"], value=s["value"], detail=s["detail"], data=json.loads(s["data"]))
+                    )
+            for r in rows:
+                yield SampleResult(
+                    run_id=run_id, sample_id=r["sample_id"], prompt=json.loads(r["prompt"]),
+                    prompt_text=r["prompt_text"], reference=r["reference"],
+                    completion=Completion.model_validate_json(r["completion"]), scores=sc.get(r["sample_id"], []),
+                )
+            last = rows[-1]["idx"]
+
+    def score_table(self, run_id: str) -> dict[str, dict[str, Score]]:
+        """sample_id -> score name -> Score, without completions."""
+        out: dict[str, dict[str, Score]] = {}
+        with self.engine.connect() as conn:
+            for s in conn.execute(select(scores).where(scores.c.run_id == run_id)).mappings():
+                out.setdefault(s["sample_id"], {})[s["name"]] = Score(
+                    name=s["name"], value=s["value"], detail=s["detail"], data=json.loads(s["data"])
+                )
+        return out
+
+    def sample_ids(self, run_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(samples.c.sample_id).where(samples.c.run_id == run_id).order_by(samples.c.idx))]
+
+    # -- other records ---------------------------------------------------------------------------
+    def put_record(self, kind: str, rec_id: str, body: dict[str, Any], ref: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(records).values(id=rec_id, kind=kind, created_at=now_iso(), ref=ref,
+                                                body=json.dumps(body, ensure_ascii=False, default=str)))
+
+    def get_records(self, kind: str, ref: str | None = None) -> list[dict[str, Any]]:
+        q = select(records).where(records.c.kind == kind).order_by(records.c.created_at)
+        if ref is not None:
+            q = q.where(records.c.ref == ref)
+        with self.engine.connect() as conn:
+            return [{**dict(r), "body": json.loads(r["body"])} for r in conn.execute(q).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {t.name: conn.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar_one()
+                    for t in (runs, generations, samples, scores, metrics, records)}
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def metric_values(record: RunRecord) -> dict[str, MetricValue]:
+    return dict(record.metrics)
+
+
+def new_run_id() -> str:
+    import secrets
+
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)

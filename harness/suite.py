@@ -1,0 +1,153 @@
+"""Suites: declarative YAML (`suites/<name>/suite.yaml`), versioned, content-hashed, registered by
+name. A user can also point at their own suite folder or file."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .data import load_samples
+from .errors import InputError, Problem
+from .registry import Registry
+from .scorers import build_scorer
+from .types import DatasetRef, GenerationConfig, PromptConfig, Sample, ScorerSpec, Suite, stable_hash
+from .yamlio import load_model
+
+BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "suites"
+
+
+class SuiteFile(BaseModel):
+    """The suite.yaml schema (unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: str = Field(description="bump on any change; add a line to the suite README's changelog")
+    description: str = ""
+    dataset: DatasetRef
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    variants: list[PromptConfig] = Field(default_factory=list)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    scorers: list[ScorerSpec] = Field(default_factory=list)
+    primary_metric: str | None = None
+    expects_json: bool = False
+
+
+suite_registry: Registry[Path] = Registry("suite")
+
+
+def _discover_builtin() -> None:
+    if not BUILTIN_ROOT.is_dir():
+        return
+    for d in sorted(BUILTIN_ROOT.iterdir()):
+        if (d / "suite.yaml").is_file() and d.name not in suite_registry:
+            suite_registry.add(d.name, d / "suite.yaml")
+
+
+def register_suite(name: str, path: str | Path) -> None:
+    """Register a user suite by name (a folder with suite.yaml, or the YAML file)."""
+    p = Path(path)
+    suite_registry.add(name, p / "suite.yaml" if p.is_dir() else p)
+
+
+def builtin_suites() -> list[str]:
+    _discover_builtin()
+    return suite_registry.names()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def split_path(suite: Suite, split: str) -> Path | None:
+    if suite.dataset.path is None:
+        return None
+    p = Path(suite.dataset.path.replace("{split}", split))
+    if not p.is_absolute() and suite.root:
+        p = Path(suite.root) / p
+    return p
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Load a suite by registered name, folder, or YAML file; validates scorers and data paths."""
+    _discover_builtin()
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        yaml_path = p
+    elif p.is_dir() and (p / "suite.yaml").is_file():
+        yaml_path = p / "suite.yaml"
+    elif str(name_or_path) in suite_registry:
+        yaml_path = suite_registry.get(str(name_or_path))
+    else:
+        if p.exists() or "/" in str(name_or_path):
+            raise InputError(f"{name_or_path}: not a suite (expected a suite.yaml file or a folder holding one)")
+        suite_registry.get(str(name_or_path))  # raises with "did you mean"
+        raise AssertionError("unreachable")
+    return _load_cached(str(yaml_path.resolve()), yaml_path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _load_cached(yaml_path_s: str, _mtime: int) -> Suite:
+    yaml_path = Path(yaml_path_s)
+    sf = load_model(yaml_path, SuiteFile, what="suite")
+    root = yaml_path.parent
+    problems = []
+    for i, spec in enumerate(sf.scorers):
+        try:
+            build_scorer(spec, where=f"{yaml_path}: scorers[{i}]")
+        except InputError as e:
+            problems.append(Problem(str(yaml_path), None, str(e.args[0]) + (f" ({e.hint})" if e.hint else "")))
+    names = [s.name for s in sf.scorers]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        problems.append(Problem(str(yaml_path), None, f"scorer names must be unique; repeated: {sorted(dup)}"))
+    if problems:
+        raise InputError(f"{yaml_path}: invalid suite", problems=problems)
+    payload: dict[str, Any] = sf.model_dump(mode="json")
+    data_digests = {}
+    suite = Suite(**payload, root=str(root))
+    for split in sf.dataset.splits:
+        sp = split_path(suite, split)
+        if sp is not None and sp.exists():
+            data_digests[split] = _file_digest(sp)
+    content_hash = stable_hash({"suite": payload, "data": data_digests})
+    return suite.model_copy(update={"content_hash": content_hash})
+
+
+def load_split(suite: Suite, split: str, limit: int | None = None) -> list[Sample]:
+    """The samples of one split (validated; InputError on any bad row)."""
+    if split not in suite.dataset.splits:
+        raise InputError(
+            f"suite {suite.name!r} has no split {split!r}", hint=f"its splits: {', '.join(suite.dataset.splits)}"
+        )
+    sp = split_path(suite, split)
+    if sp is not None:
+        if not sp.exists():
+            raise InputError(f"suite {suite.name!r}: data file for split {split!r} not found: {sp}")
+        samples = load_samples(sp)
+    else:
+        samples = load_samples(hub_id=suite.dataset.hub_id, split=split)
+    return samples[:limit] if limit else samples
+
+
+def draw_fewshot(suite: Suite, prompt: PromptConfig, eval_split: str) -> list[Sample]:
+    """Few-shot examples drawn (seeded) from the prompt's pool split, never from the eval split."""
+    k = prompt.fewshot.k
+    if k == 0:
+        return []
+    if prompt.fewshot.split == eval_split:
+        raise InputError(
+            f"prompt {prompt.name!r} draws few-shot examples from {eval_split!r}, the split being evaluated",
+            hint="draw few-shot examples from the train split",
+        )
+    pool = load_split(suite, prompt.fewshot.split)
+    rng = random.Random(prompt.fewshot.seed)
+    return rng.sample(pool, min(k, len(pool)))
