@@ -8,7 +8,7 @@ from .errors import BackendError, InputError, Problem, TunebenchError
 from .models import ModelBackend, create_backend, parse_spec
 from .registry import Registry
 from .runner import LazyBackend, aggregate, generation_key, run_suite
-from .scorers import BaseScorer, Scorer, ScoreContext, build_scorer, register_scorer, scorer_registry
+from .scorers import BaseScorer, ScoreContext, Scorer, build_scorer, register_scorer, scorer_registry
 from .store import Store
 from .suite import builtin_suites, draw_fewshot, load_split, load_suite, register_suite
 from .types import (

@@ -32,8 +32,8 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any, str | None]]:
             if not line.strip():
                 continue
             try:
-                yield lineno, json.loads(line), None
-            except json.JSONDecodeError as e:
+                yield lineno, json.loads(line.rstrip("\r\n")), None
+            except json.JSONDecodeError as e:  # (without the newline, an error at the end is on this line)
                 yield lineno, None, f"bad JSON: {e.msg} at column {e.colno}"
 
 

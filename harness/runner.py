@@ -117,7 +117,7 @@ def aggregate(
         if sc.corpus_level:
             full = sc.metrics(flat)
             for name, value in full.items():
-                def fn(idx: Any, name: str = name) -> float:
+                def fn(idx: Any, name: str = name, sc: BaseScorer = sc, mine: list = mine) -> float:
                     sub = [s for i in idx for s in mine[i]]
                     return float(sc.metrics(sub).get(name, float("nan")))
 
@@ -194,7 +194,7 @@ def run_suite(
     if record is None:
         record = RunRecord(
             id=new_run_id(), suite=suite.name, suite_version=suite.version, suite_hash=suite.content_hash,
-            model=spec, prompt=prompt, split=split, limit=limit, env=environment(), status="running",
+            suite_path=str(Path(suite.root) / "suite.yaml") if suite.root else None, model=spec, prompt=prompt, split=split, limit=limit, env=environment(), status="running",
             n_samples=len(items), created_at=now_iso(), tags=tags or {},
         )
         store.insert_run(record, config_key)
@@ -232,14 +232,17 @@ def run_suite(
     # -- scoring ---------------------------------------------------------------------------------
     needs_model = any(sc.needs_model for sc in scorers)
     model_for_scoring = lazy.get() if needs_model else None
-    render = getattr(model_for_scoring, "render", None) if model_for_scoring is not None else None
+    render = getattr(lazy.get(), "render", None) if lazy.loaded else None
+    # the exact text each prompt was sent as (chat template applied), even when the model was
+    # never loaded because every generation came from the cache
+    sent_text = store.get_prompt_texts(keys)
     results: list[SampleResult] = []
     per_sample: list[list[Score]] = []
     t_score = time.perf_counter()
     for s, m, k in zip(items, prompts, keys, strict=True):
         c = cached[k]
         c = c.model_copy(update={"raw": {**(c.raw or {}), "_cache_key": k}})
-        text = render(m) if callable(render) else _plain(m)
+        text = sent_text.get(k) or (render(m) if callable(render) else _plain(m))
         ctx = ScoreContext(
             suite_root=Path(suite.root) if suite.root else None, prompt_text=text, model=model_for_scoring,  # type: ignore[arg-type]
         )
@@ -254,7 +257,11 @@ def run_suite(
     usage = usage_summary(completions)
     if usage.get("errors"):
         metrics["generation_errors"] = MetricValue(value=usage["errors"], n=len(items))
+    env = dict(record.env)
+    if lazy.loaded and "torch" in sys.modules:  # loading the backend sets torch's thread count
+        env["torch_threads"] = sys.modules["torch"].get_num_threads()
     record = record.model_copy(update={
+        "env": env,
         "status": "completed",
         "metrics": metrics,
         "usage": usage,

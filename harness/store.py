@@ -127,15 +127,23 @@ class Store:
 
     # -- schema ----------------------------------------------------------------------------------
     def migrate(self) -> None:
-        with self.engine.begin() as conn:
-            schema_migrations.create(conn, checkfirst=True)
-            done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
-            for version, tables in MIGRATIONS:
-                if version in done:
-                    continue
-                for t in tables:
-                    t.create(conn, checkfirst=True)
-                conn.execute(insert(schema_migrations).values(version=version, applied_at=now_iso()))
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                # take the write lock before looking: two processes opening a new store at once
+                # would otherwise both create the tables and one would fail
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            self._migrate(conn)
+            conn.commit()
+
+    def _migrate(self, conn: Any) -> None:
+        schema_migrations.create(conn, checkfirst=True)
+        done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
+        for version, tables in MIGRATIONS:
+            if version in done:
+                continue
+            for t in tables:
+                t.create(conn, checkfirst=True)
+            conn.execute(insert(schema_migrations).values(version=version, applied_at=now_iso()))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
@@ -153,6 +161,17 @@ class Store:
                     found[k] = Completion.model_validate_json(c)
         return found
 
+    def get_prompt_texts(self, keys: Sequence[str]) -> dict[str, str]:
+        """The exact prompt text (chat template applied) each cached generation was made from."""
+        found: dict[str, str] = {}
+        keys = list(dict.fromkeys(keys))
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                q = select(generations.c.key, generations.c.prompt_text).where(generations.c.key.in_(chunk))
+                found.update({k: t for k, t in conn.execute(q)})
+        return found
+
     def put_generations(self, items: Iterable[tuple[str, str, str, Completion]]) -> None:
         """(key, model_identity, prompt_text, completion); one transaction; existing keys kept."""
         rows = [
@@ -164,8 +183,8 @@ class Store:
         with self.engine.begin() as conn:
             existing = {r[0] for r in conn.execute(select(generations.c.key).where(generations.c.key.in_([r["key"] for r in rows])))}
             new = [r for r in rows if r["key"] not in existing]
-            if new:
-                conn.execute(insert(generations), new)
+            if new:  # another writer may have added a key since the check: keep its row
+                conn.execute(_insert_ignore(self.engine.dialect.name, generations), new)
 
     # -- runs ------------------------------------------------------------------------------------
     def insert_run(self, record: RunRecord, config_key: str) -> None:
@@ -324,10 +343,23 @@ class Store:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL may wait for a lock
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _insert_ignore(dialect: str, table: Table) -> Any:
+    """INSERT that skips rows whose primary key exists (concurrent writers of the same key)."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    return insert(table)
 
 
 def metric_values(record: RunRecord) -> dict[str, MetricValue]:

@@ -16,7 +16,7 @@ from .errors import InputError, Problem
 from .registry import Registry
 from .scorers import build_scorer
 from .types import DatasetRef, GenerationConfig, PromptConfig, Sample, ScorerSpec, Suite, stable_hash
-from .yamlio import load_model
+from .yamlio import _line_of, load_model, read_yaml
 
 BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "suites"
 
@@ -100,11 +100,14 @@ def _load_cached(yaml_path_s: str, _mtime: int) -> Suite:
     sf = load_model(yaml_path, SuiteFile, what="suite")
     root = yaml_path.parent
     problems = []
+    node = None
     for i, spec in enumerate(sf.scorers):
         try:
-            build_scorer(spec, where=f"{yaml_path}: scorers[{i}]")
+            build_scorer(spec, where=f"scorers[{i}]")
         except InputError as e:
-            problems.append(Problem(str(yaml_path), None, str(e.args[0]) + (f" ({e.hint})" if e.hint else "")))
+            node = node or read_yaml(yaml_path)[1]  # to name the scorer's line
+            problems.append(Problem(str(yaml_path), _line_of(node, ("scorers", i)),
+                                    str(e.args[0]) + (f" ({e.hint})" if e.hint else "")))
     names = [s.name for s in sf.scorers]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

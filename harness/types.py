@@ -174,6 +174,7 @@ class RunRecord(BaseModel):
     suite: str
     suite_version: str
     suite_hash: str
+    suite_path: str | None = Field(None, description="the suite.yaml the run was made from")
     model: ModelSpec
     prompt: PromptConfig
     split: str

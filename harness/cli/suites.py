@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..fmt import table
-from ..suite import builtin_suites, load_suite, load_split
+from ..suite import builtin_suites, load_split, load_suite
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -640,9 +640,32 @@ def _label_grid(rng: random.Random, n: int) -> list[tuple[str, str]]:
     return grid
 
 
+NGRAM = 8
+MAX_TRAIN_COVERAGE = 0.5  # stricter than `tunebench data check`'s 0.7 contamination threshold
+
+
+def _ngrams(text: str) -> set[tuple[str, ...]]:
+    w = _norm(text).split()
+    return {tuple(w[i : i + NGRAM]) for i in range(len(w) - NGRAM + 1)}
+
+
+def _near_copy_of_train(text: str, index: dict[tuple[str, ...], set[int]]) -> bool:
+    """True when one train ticket covers >= MAX_TRAIN_COVERAGE of this ticket's 8-grams (the same
+    ticket with another greeting or a typo): such dev/test items would be contaminated."""
+    grams = _ngrams(text)
+    if not grams:
+        return False
+    hits: dict[int, int] = {}
+    for g in grams:
+        for row in index.get(g, ()):
+            hits[row] = hits.get(row, 0) + 1
+    return bool(hits) and max(hits.values()) / len(grams) >= MAX_TRAIN_COVERAGE
+
+
 def generate(seed: int = SEED) -> dict[str, list[dict]]:
     rng = random.Random(seed)
     seen: set[str] = set()
+    train_index: dict[tuple[str, ...], set[int]] = {}
     out: dict[str, list[dict]] = {}
     for split, n in SPLITS:
         rows = []
@@ -650,11 +673,18 @@ def generate(seed: int = SEED) -> dict[str, list[dict]]:
             for _ in range(1000):
                 text, summary = _make_ticket(rng, cat, pri)
                 nw = len(text.split())
-                if MIN_WORDS <= nw <= MAX_WORDS and _norm(text) not in seen:
+                if (
+                    MIN_WORDS <= nw <= MAX_WORDS
+                    and _norm(text) not in seen
+                    and (split == "train" or not _near_copy_of_train(text, train_index))
+                ):
                     break
             else:  # pragma: no cover - would mean the template space is exhausted
                 raise RuntimeError(f"could not draw a fresh ticket for {split} {cat}/{pri}")
             seen.add(_norm(text))
+            if split == "train":
+                for g in _ngrams(text):
+                    train_index.setdefault(g, set()).add(i)
             target = {"category": cat, "priority": pri, "summary": summary}
             rows.append({
                 "id": f"tt-{split}-{i:04d}",

@@ -134,9 +134,9 @@ def test_real_tiny_model_matches_cross_entropy(tiny_lm, make_sample):
             loss = float(model(ids, labels=labels).loss)
         losses.append(loss)
         counts.append(len(cont_ids))
-    for s, loss, n in zip(scores, losses, counts):
+    for s, loss, n in zip(scores, losses, counts, strict=True):
         assert s.data["tokens"] == n
         assert s.value == pytest.approx(math.exp(loss), rel=1e-4)
-        assert s.value > 1.0
-    corpus = math.exp(sum(loss * n for loss, n in zip(losses, counts)) / sum(counts))
+        assert s.value is not None and s.value > 1.0
+    corpus = math.exp(sum(loss * n for loss, n in zip(losses, counts, strict=True)) / sum(counts))
     assert scorer.metrics(scores)["ref_ppl"] == pytest.approx(corpus, rel=1e-4)

@@ -19,9 +19,9 @@ def reference_prf(golds, preds, labels):
     seen = [lab for lab in labels if lab in golds or lab in preds]
     precisions, recalls, f1s = [], [], []
     for lab in seen:
-        tp = sum(1 for g, p in zip(golds, preds) if g == lab and p == lab)
-        fp = sum(1 for g, p in zip(golds, preds) if g != lab and p == lab)
-        fn = sum(1 for g, p in zip(golds, preds) if g == lab and p != lab)
+        tp = sum(1 for g, p in zip(golds, preds, strict=True) if g == lab and p == lab)
+        fp = sum(1 for g, p in zip(golds, preds, strict=True) if g != lab and p == lab)
+        fn = sum(1 for g, p in zip(golds, preds, strict=True) if g == lab and p != lab)
         prec = tp / (tp + fp) if (tp + fp) > 0 else 0.0
         rec = tp / (tp + fn) if (tp + fn) > 0 else 0.0
         f1 = (2 * prec * rec / (prec + rec)) if (prec + rec) > 0 else 0.0
@@ -30,7 +30,7 @@ def reference_prf(golds, preds, labels):
         f1s.append(f1)
     k = len(seen)
     return {
-        "accuracy": sum(g == p for g, p in zip(golds, preds)) / len(golds),
+        "accuracy": sum(g == p for g, p in zip(golds, preds, strict=True)) / len(golds),
         "macro_precision": sum(precisions) / k,
         "macro_recall": sum(recalls) / k,
         "macro_f1": sum(f1s) / k,
@@ -95,7 +95,7 @@ def test_macro_f1_matches_reference_implementation(seed, build, make_sample):
     preds = [rng.choice(labels + invalid) if rng.random() < 0.8 else rng.choice(invalid) for _ in range(n)]
     clf = build("classification", name="c", labels=labels)
     scores = []
-    for i, (g, p) in enumerate(zip(golds, preds)):
+    for i, (g, p) in enumerate(zip(golds, preds, strict=True)):
         scores += clf.score(make_sample(g, sid=str(i)), Completion(text=p), ScoreContext())
     got = clf.metrics(scores)
     want = reference_prf(golds, preds, labels)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: set up, lint, type-check, then every test (slow ones included: the embedded
+# Gemma model, training, and `tunebench demo --quick`). Offline: HF_HUB_OFFLINE=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/setup.sh dev
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# one converted embedded model shared by every test workspace
+export TUNEBENCH_MODELS="${TUNEBENCH_MODELS:-$PWD/.tunebench/models}"
+.venv/bin/ruff check harness trainers reports dashboard tests
+.venv/bin/ruff format --check harness
+.venv/bin/mypy harness
+.venv/bin/python -m pytest -q --run-slow -p no:cacheprovider "$@"

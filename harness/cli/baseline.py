@@ -1,0 +1,44 @@
+"""tunebench baseline SUITE --model SPEC [--variants FILE]"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..baseline import load_variants, select_baseline
+from ..fmt import metrics_table
+from ..suite import load_suite
+from .common import add_model_options, model_spec, open_store
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("baseline", help="pick the best prompt variant on dev, then run it once on test")
+    p.add_argument("suite")
+    add_model_options(p)
+    p.add_argument("--variants", help="YAML with `variants:` and/or `grid:` (default: the suite's variants)")
+    p.add_argument("--metric", help="metric to maximize on dev (default: the suite's primary metric)")
+    p.add_argument("--dev-split", default="dev")
+    p.add_argument("--test-split", default="test")
+    p.add_argument("--dev-limit", type=int, default=None, help="score variants on the first N dev samples")
+    p.add_argument("--test-limit", type=int, default=None)
+    p.add_argument("--no-test", action="store_true", help="select only; do not run the test split")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    suite = load_suite(args.suite)
+    variants, metric = None, args.metric
+    if args.variants:
+        vf = load_variants(args.variants)
+        variants, metric = vf.expand(), metric or vf.metric
+    spec = model_spec(args)
+    store = open_store(args)
+    res = select_baseline(suite, spec, store=store, variants=variants, metric=metric, dev_split=args.dev_split,
+                          test_split=args.test_split, dev_limit=args.dev_limit, test_limit=args.test_limit,
+                          run_test=not args.no_test, batch_size=args.batch_size, progress=not args.no_progress)
+    print(res.to_text())
+    if res.test_run_id:
+        rec = store.get_run(res.test_run_id)
+        print(f"\nbaseline ({res.chosen}) on {res.test_split}: run {rec.id}")
+        print(metrics_table(rec.metrics))
+    return 0

@@ -1,0 +1,156 @@
+"""`tunebench demo`: the product's loop on the embedded Gemma 3 270M and the ticket-triage suite.
+
+data check -> best-prompt baseline (selected on dev, run once on test) -> LoRA/QLoRA candidate ->
+candidate run on test -> paired comparison with CIs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .store import Store
+from .types import PromptConfig
+from .workspace import workspace_dir
+
+SUITE = "ticket-triage"
+
+# The fine-tuned candidate is asked with the bare ticket: no system prompt, no examples. That is
+# what fine-tuning buys at serving time, and the comparison's cost section shows it.
+CANDIDATE_PROMPT = PromptConfig(name="finetuned-bare", system=None, template="{input}")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    quick: bool
+    variants: tuple[str, ...]
+    dev_limit: int | None
+    test_limit: int | None
+    train_limit: int | None
+    epochs: float
+    learning_rate: float
+    lora_r: int
+    batch_size: int
+    quantization: str
+
+
+def plan(quick: bool) -> DemoPlan:
+    if quick:
+        return DemoPlan(quick=True, variants=("instruct-0shot", "instruct-5shot"), dev_limit=16, test_limit=40,
+                        train_limit=240, epochs=1.0, learning_rate=5e-4, lora_r=16, batch_size=4,
+                        quantization="none")
+    return DemoPlan(quick=False, variants=("instruct-0shot", "instruct-3shot", "instruct-5shot", "terse-1shot"),
+                    dev_limit=40, test_limit=None, train_limit=None, epochs=2.0, learning_rate=3e-4, lora_r=16,
+                    batch_size=4, quantization="none")
+
+
+def _header(i: int, n: int, title: str) -> None:
+    print(f"\n== {i}/{n} {title} ==", flush=True)
+
+
+def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_url: str | None = None,
+             progress: bool = True, quantization: str | None = None) -> dict[str, Any]:
+    from .baseline import select_baseline
+    from .compare import compare_runs
+    from .hygiene import HygieneConfig, check_dataset, store_report, write_clean
+    from .models import parse_spec
+    from .models.embedded import ensure_default_model
+    from .models.hf import default_threads
+    from .runner import run_suite
+    from .suite import load_suite, split_path
+    from .training import candidate_spec
+
+    t0 = time.perf_counter()
+    p = plan(quick)
+    if quantization:
+        p = DemoPlan(**{**p.__dict__, "quantization": quantization})
+    ws = workspace_dir(workspace)
+    demo_dir = ws / "demo" / ("quick" if quick else "full")
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(store_url, workspace=ws)
+    suite = load_suite(SUITE)
+    steps = 5
+    print(f"tunebench demo{' --quick' if quick else ''}: is a fine-tuned Gemma 3 270M better than the base model "
+          f"with its best prompt on {suite.ref}?")
+    ensure_default_model(ws)
+
+    # 1. data hygiene before any training --------------------------------------------------------
+    _header(1, steps, "data check: train split vs the suite's dev/test items")
+    train_path = split_path(suite, "train")
+    assert train_path is not None
+    report = check_dataset(train_path, [suite], HygieneConfig())
+    hygiene_id = store_report(store, report)
+    print(report.to_text())
+    clean = demo_dir / "train.clean.jsonl"
+    write_clean(report, None, clean)
+    train_file = clean
+    if p.train_limit:
+        lines = clean.read_text().splitlines()[: p.train_limit]
+        train_file = demo_dir / f"train.first{p.train_limit}.jsonl"
+        train_file.write_text("\n".join(lines) + "\n")
+    n_train = sum(1 for _ in train_file.open())
+
+    # 2. best-prompt baseline: selected on dev, run once on test ---------------------------------
+    _header(2, steps, f"best-prompt baseline: {len(p.variants)} prompt variants scored on dev"
+            f"{f' (first {p.dev_limit})' if p.dev_limit else ''}, the best run on test")
+    base_spec = parse_spec("default", workspace=ws)
+    variants = [v for v in suite.variants if v.name in p.variants]
+    base = select_baseline(suite, base_spec, store=store, variants=variants, dev_limit=p.dev_limit,
+                           test_limit=p.test_limit, progress=progress)
+    print(base.to_text())
+
+    # 3. candidate: LoRA/QLoRA on the clean train data ------------------------------------------
+    _header(3, steps, f"fine-tune a candidate on {n_train} clean training examples")
+    from trainers import TrainConfig
+
+    from .training import train_candidates
+
+    cfg = TrainConfig(
+        base_model=str(ensure_default_model(ws)),
+        train_file=str(train_file),
+        output_dir=str(demo_dir / "candidate"),
+        quantization=p.quantization,  # type: ignore[arg-type]
+        lora_r=p.lora_r,
+        lora_alpha=2 * p.lora_r,
+        learning_rate=p.learning_rate,
+        num_epochs=p.epochs,
+        per_device_batch_size=p.batch_size,
+        max_seq_length=192,
+        seed=0,
+        threads=default_threads(),
+    )
+    [(train_body, _)] = train_candidates([cfg], store=store, workspace=ws, progress=progress,
+                                          hygiene_id=hygiene_id)
+    print(f"trained {train_body['steps']} steps in {train_body['wall_time_s']:.0f}s "
+          f"({train_body['tokens_per_s']:.0f} tokens/s, quantization {train_body['quantization']}); "
+          f"loss {train_body['first_loss']:.3f} -> {train_body['final_loss']:.3f}")
+
+    # 4. candidate on test -------------------------------------------------------------------------
+    _header(4, steps, "candidate on the test split (bare ticket: no system prompt, no examples)")
+    from types import SimpleNamespace
+
+    cand_spec = candidate_spec(SimpleNamespace(**train_body), ws)
+    cand = run_suite(suite, cand_spec, store=store, split="test", limit=p.test_limit, prompt=CANDIDATE_PROMPT,
+                     progress=progress, tags={"role": "candidate", "training_run": train_body["id"]})
+
+    # 5. paired comparison -----------------------------------------------------------------------
+    _header(5, steps, "paired comparison on the same test items: baseline (A) vs candidate (B)")
+    assert base.test_run_id is not None
+    comp = compare_runs(store, base.test_run_id, cand.id)
+    print(comp.to_text())
+    wall = time.perf_counter() - t0
+    summary = {
+        "baseline_run": base.test_run_id, "baseline_variant": base.chosen, "candidate_run": cand.id,
+        "comparison": comp.id, "training_run": train_body["id"], "adapter": train_body["adapter_path"],
+        "wall_s": round(wall, 1), "workspace": str(ws),
+    }
+    (demo_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"\ndemo finished in {wall / 60:.1f} min. Stored in {store.url}")
+    print(f"  tunebench show {cand.id}        # candidate's metrics and worst samples")
+    print(f"  tunebench compare {base.test_run_id} {cand.id}")
+    sys.stdout.flush()
+    return summary

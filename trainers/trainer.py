@@ -1,0 +1,166 @@
+"""TRL's SFTTrainer plus three things: the fast loss, the CPU 4-bit eval guard and an honest token count.
+
+Kept apart from `trainers.sft` because importing TRL takes seconds; `sft.main` imports this when it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from trl import SFTTrainer
+
+# --------------------------------------------------------------------------------------------------------------
+# bitsandbytes 4-bit on CPU
+
+
+def linear4bit_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except Exception:
+        return []
+    return [m for m in model.modules() if isinstance(m, Linear4bit)]
+
+
+@contextlib.contextmanager
+def keep_4bit_layers_in_train_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Flag bitsandbytes 4-bit layers as training for the duration; dropout and the rest stay in eval mode.
+
+    On a CPU with avx512_bf16, `Linear4bit.forward` repacks its weight for inference the first time it runs
+    with `not self.training and not x.requires_grad`, and the repacked weight has no backward pass: later
+    training steps silently get zero gradients through it. `training` changes nothing else in that forward,
+    so this gives the same outputs without the repack. (`torch.enable_grad()` alone is not enough: the
+    first layer's input comes from the frozen embedding and does not require grad.)"""
+    layers = linear4bit_layers(model)
+    before = [m.training for m in layers]
+    for m in layers:
+        m.training = True
+    try:
+        yield
+    finally:
+        for m, was in zip(layers, before, strict=True):
+            m.training = was
+
+
+def count_repacked_4bit_layers(model: torch.nn.Module) -> int:
+    """4-bit layers whose weight bitsandbytes has repacked for CPU inference (0 after a healthy run)."""
+    return sum(
+        bool(getattr(getattr(m.weight, "quant_state", None), "packing_format_for_cpu", False))
+        for m in linear4bit_layers(model)
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loss and token counting
+
+
+def supports_bool_logits_to_keep(model: torch.nn.Module) -> bool:
+    """Whether the causal-LM forward slices hidden states with transformers' `slice_logits_to_keep`, which
+    accepts a (batch, seq) boolean mask. Otherwise only a 1-D tensor of positions is safe."""
+    get_base = getattr(model, "get_base_model", None)
+    base = get_base() if callable(get_base) else model
+    module = sys.modules.get(type(base).__module__)
+    return module is not None and "slice_logits_to_keep" in vars(module)
+
+
+def count_real_tokens(inputs: dict[str, Any]) -> int:
+    """Non-pad tokens of a collated batch: the attention mask's sum, or every token of a padding-free batch."""
+    if inputs.get("attention_mask") is not None:
+        return int(inputs["attention_mask"].sum())
+    if inputs.get("position_ids") is not None:
+        return int(inputs["position_ids"].numel())
+    return int(inputs["input_ids"].numel())
+
+
+def loss_targets(inputs: dict[str, Any]) -> torch.Tensor:
+    """(batch, seq) next-token targets aligned with the positions that predict them; -100 where no loss."""
+    if inputs.get("shift_labels") is not None:  # padding-free / sequence-parallel collators pre-shift
+        return inputs["shift_labels"]
+    labels = inputs["labels"]
+    return torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)
+
+
+class TunebenchSFTTrainer(SFTTrainer):
+    """SFTTrainer with `fast_loss`, the CPU 4-bit eval guard, and `train_tokens` / `eval_seconds` counters."""
+
+    def __init__(self, *args: Any, fast_loss: bool = True, guard_4bit_eval: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.guard_4bit_eval = guard_4bit_eval
+        self.train_tokens = 0
+        self.eval_seconds = 0.0
+        self.fast_loss_notes: list[str] = []
+        self.fast_loss = fast_loss
+        if fast_loss:
+            blockers = []
+            if self.aux_loss_enabled:
+                blockers.append("MoE auxiliary loss")
+            loss_type = getattr(self.args, "loss_type", "nll")
+            if loss_type != "nll":
+                blockers.append(f"loss_type={loss_type}")
+            if self.compute_loss_func is not None or self.label_smoother is not None:
+                blockers.append("a custom loss or label smoothing")
+            if blockers:
+                self.fast_loss = False
+                self.fast_loss_notes.append(
+                    f"fast_loss off ({', '.join(blockers)}): TRL's standard loss used."
+                )
+        self.bool_logits_to_keep = self.model is not None and supports_bool_logits_to_keep(self.model)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:
+            self.train_tokens += count_real_tokens(inputs)
+        if not self.fast_loss or return_outputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        return self.fast_compute_loss(model, inputs, num_items_in_batch)
+
+    def fast_compute_loss(self, model, inputs, num_items_in_batch=None):
+        """TRL 1.x's SFT loss: the next-token NLL summed over labels != -100, divided by num_items_in_batch
+        (the label count of all micro-batches of the optimizer step) or, without it, by this batch's count.
+        The LM head is applied only at the positions that carry loss, via the forward's `logits_to_keep`."""
+        mode = "train" if model.training else "eval"
+        targets = loss_targets(inputs)
+        keep = targets != -100
+        model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "shift_labels")}
+        model_inputs["use_cache"] = False
+        if self.bool_logits_to_keep:
+            logits = model(**model_inputs, logits_to_keep=keep).logits  # (n_kept, vocab)
+        else:
+            positions = keep.any(dim=0).nonzero().squeeze(-1)
+            logits = model(**model_inputs, logits_to_keep=positions).logits  # (batch, n_positions, vocab)
+            logits = logits[keep[:, positions]]
+        wanted = targets[keep]
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        token_log_probs = log_probs.gather(-1, wanted.unsqueeze(-1)).squeeze(-1)
+        n_valid = keep.sum()
+        denominator = n_valid.clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+        loss = -token_log_probs.sum() / torch.as_tensor(denominator, device=token_log_probs.device)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+
+        # The metrics TRL logs: entropy and top-1 accuracy over the loss positions, tokens seen
+        with torch.no_grad():
+            count = max(int(n_valid), 1)
+            entropy = -(log_probs.exp() * log_probs).sum()
+            correct = (log_probs.argmax(-1) == wanted).sum()
+            self._metrics[mode]["entropy"].append(float(entropy) / count)
+            self._metrics[mode]["mean_token_accuracy"].append(float(correct) / count)
+        if mode == "train":
+            self._total_train_tokens += count_real_tokens(inputs)
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        return loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        guard = keep_4bit_layers_in_train_mode(model) if self.guard_4bit_eval else contextlib.nullcontext()
+        with guard:
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        started = time.perf_counter()
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self.eval_seconds += time.perf_counter() - started
