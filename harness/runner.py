@@ -4,10 +4,34 @@ bootstrap CIs -> RunRecord in the store.
 Generations are cached content-addressed by (weights identity, adapter identity, generation
 config, exact prompt) and committed after every batch, so a killed run resumes without
 regenerating anything it finished, and a changed scorer re-scores from the cache.
+
+Task types. A sample's `metadata.task` says how it is evaluated (types.TASKS):
+
+- "gen" (or absent): the prompt is built from the suite's prompt config and the sample's messages,
+  rendered by the backend (chat template) and generated; scorers read the text. Unchanged.
+- "mc" (multiple choice): `metadata.choices` (list of strings), `metadata.gold` (index) and
+  `metadata.context`, the plain text the choices continue, used verbatim with no chat template,
+  system prompt or few-shot examples (lm-evaluation-harness style, "Question: ...\nAnswer:"; when
+  absent it is built as that from the last user message). Each choice is scored as the continuation
+  `delimiter + choice` (`metadata.delimiter`, default " "). The Completion's text is the choice with
+  the highest summed log-likelihood; raw = {"loglikelihoods", "choice_chars", "choice_tokens"}.
+- "ppl": the log-likelihood of the whole `reference` given `metadata.context` (default empty: the
+  text is scored from the start, after BOS); raw = {"nll", "tokens"}.
+
+mc and ppl samples go through `backend.loglikelihood([(context, continuation), ...])` (the hf
+backend; contexts start with BOS where the tokenizer adds one to plain text, as lm-evaluation-harness
+encodes them). A backend without it gives those samples a Completion with `error` set, so their scores
+are None (errors, never scores) and `generation_errors` counts them. Log-likelihood results share the
+generation cache: content-addressed by (model identity, request kind, the exact (context,
+continuation) pairs), committed per batch, never cached when they failed. So a re-run or a resumed
+run recomputes nothing it finished. Scorers run only on the task types they accept: a ScorerSpec's
+`tasks`, else the scorer type's `default_tasks` (mc_accuracy: mc, ppl: ppl, instruction_check: gen),
+else every task; a skipped scorer writes no Score rows for that sample.
 """
 
 from __future__ import annotations
 
+import inspect
 import platform
 import subprocess
 import sys
@@ -20,11 +44,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import stats
+from .errors import InputError
 from .models.base import Messages, ModelBackend
-from .prompts import build_messages
-from .scorers import BaseScorer, ScoreContext, build_scorer
+from .prompts import build_messages, last_user
+from .scorers import BaseScorer, ScoreContext, build_scorer, sample_task
 from .store import Store, new_run_id, now_iso
 from .suite import draw_fewshot, load_split
+from .types import TASKS as TASK_TYPES
 from .types import (
     Completion,
     GenerationConfig,
@@ -35,6 +61,7 @@ from .types import (
     Sample,
     SampleResult,
     Score,
+    ScorerSpec,
     Suite,
     stable_hash,
 )
@@ -48,6 +75,98 @@ def generation_key(spec: ModelSpec, config: GenerationConfig, messages: Messages
     model folder's hash covers its tokenizer and template files), so messages + identity name the
     exact prompt text."""
     return stable_hash({"model": spec.identity, "gen": config.model_dump(mode="json"), "prompt": messages})
+
+
+LOGLIK_TASKS = ("mc", "ppl")
+
+
+def loglik_requests(sample: Sample) -> list[tuple[str, str]]:
+    """The (context, continuation) pairs an mc or ppl sample is scored with (see the module doc)."""
+    meta = sample.metadata
+    task = sample_task(sample)
+    if task == "mc":
+        ctx = meta.get("context")
+        if ctx is None:
+            ctx = f"Question: {last_user(sample)}\nAnswer:"
+        delim = str(meta.get("delimiter", " "))
+        return [(str(ctx), f"{delim}{c}") for c in meta["choices"]]
+    if task == "ppl":
+        return [(str(meta.get("context") or ""), sample.reference or "")]
+    raise ValueError(f"sample {sample.id}: task {task!r} is not a log-likelihood task")
+
+
+def loglik_key(spec: ModelSpec, task: str, requests: Sequence[tuple[str, str]]) -> str:
+    """Content address of one sample's log-likelihood requests (same table as generations)."""
+    return stable_hash({"model": spec.identity, "kind": f"loglikelihood:{task}", "requests": [list(r) for r in requests]})
+
+
+def check_tasks(samples: Sequence[Sample], where: str = "suite") -> None:
+    """InputError (before anything is written) for unknown task types and malformed mc/ppl samples."""
+    problems = []
+    for s in samples:
+        task = sample_task(s)
+        meta = s.metadata
+        if task not in TASK_TYPES:
+            problems.append(f"{s.id}: unknown metadata.task {task!r} (expected one of {', '.join(TASK_TYPES)})")
+        elif task == "mc":
+            choices, gold = meta.get("choices"), meta.get("gold")
+            if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
+                problems.append(f"{s.id}: mc needs metadata.choices, a list of at least 2 non-empty strings")
+            elif isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < len(choices):
+                problems.append(f"{s.id}: mc needs metadata.gold, an index into its {len(choices)} choices (got {gold!r})")
+            elif "context" in meta and not isinstance(meta["context"], str):
+                problems.append(f"{s.id}: metadata.context must be a string")
+        elif task == "ppl" and not s.reference:
+            problems.append(f"{s.id}: ppl needs a reference text (the final assistant turn)")
+    if problems:
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        raise InputError(f"{where}: {len(problems)} bad sample(s): " + "; ".join(problems[:10]) + more)
+
+
+def scorer_tasks(spec: ScorerSpec, scorer: BaseScorer) -> tuple[str, ...] | None:
+    """The task types a scorer runs on: the spec's `tasks`, else the type's `default_tasks`."""
+    if spec.tasks is not None:
+        return tuple(spec.tasks)
+    default = getattr(scorer, "default_tasks", None)
+    return tuple(default) if default is not None else None
+
+
+def _loglik_completions(
+    model: Any, samples: Sequence[Sample], reqs: Sequence[list[tuple[str, str]]]
+) -> list[Completion]:
+    """One Completion per sample from a single batched `loglikelihood` call."""
+    fn = getattr(model, "loglikelihood", None)
+    backend = getattr(getattr(model, "spec", None), "backend", type(model).__name__)
+    no_ll = f"backend {backend!r} cannot score log-likelihoods; mc and ppl samples need the hf backend"
+    if not callable(fn):
+        return [Completion(text="", error=no_ll, finish_reason="error") for _ in samples]
+    flat = [r for rs in reqs for r in rs]
+    t0 = time.perf_counter()
+    try:
+        # plain-text contexts start with BOS where the tokenizer adds one (as lm-eval encodes them)
+        results = fn(flat, add_bos=True) if "add_bos" in inspect.signature(fn).parameters else fn(flat)
+    except NotImplementedError as e:
+        return [Completion(text="", error=f"{no_ll} ({e})" if str(e) else no_ll, finish_reason="error") for _ in samples]
+    dt = (time.perf_counter() - t0) / max(1, len(samples))
+    if len(results) != len(flat):
+        raise RuntimeError(f"loglikelihood returned {len(results)} results for {len(flat)} requests")
+    out: list[Completion] = []
+    pos = 0
+    for s, rs in zip(samples, reqs, strict=True):
+        res = [(float(ll), int(n)) for ll, n in results[pos : pos + len(rs)]]
+        pos += len(rs)
+        ntok = sum(n for _, n in res)
+        if sample_task(s) == "mc":
+            choices = [str(c) for c in s.metadata["choices"]]
+            lls = [ll for ll, _ in res]
+            best = max(range(len(lls)), key=lambda i: (lls[i], -i))
+            raw = {"loglikelihoods": lls, "choice_chars": [len(c) for c in choices], "choice_tokens": [n for _, n in res]}
+            out.append(Completion(text=choices[best], completion_tokens=ntok, latency_s=dt,
+                                  finish_reason="loglikelihood", raw=raw))
+        else:
+            raw = {"nll": -res[0][0], "tokens": res[0][1]}
+            out.append(Completion(text="", completion_tokens=ntok, latency_s=dt, finish_reason="loglikelihood", raw=raw))
+    return out
 
 
 def environment() -> dict[str, Any]:
@@ -108,21 +227,24 @@ def aggregate(
     """Metrics with seeded percentile-bootstrap 95% CIs. Mean-type metrics resample the per-sample
     values; corpus-level metrics (macro-F1, corpus perplexity) are recomputed on each resample."""
     out: dict[str, MetricValue] = {}
-    n = len(per_sample)
     for sc in scorers:
         mine = [[s for s in row if s.name == sc.name or s.name.startswith(sc.name + ".")] for row in per_sample]
         flat = [s for row in mine for s in row]
         if not flat:
             continue
         if sc.corpus_level:
+            # resample only the samples this scorer scored (a scorer limited to some task types
+            # writes no rows for the others); when it scored every sample this is all of them
+            mine = [row for row in mine if row]
+            m = len(mine)
             full = sc.metrics(flat)
             for name, value in full.items():
                 def fn(idx: Any, name: str = name, sc: BaseScorer = sc, mine: list = mine) -> float:
                     sub = [s for i in idx for s in mine[i]]
                     return float(sc.metrics(sub).get(name, float("nan")))
 
-                _, lo, hi = stats.bootstrap_ci_fn(n, fn, n_boot=n_boot, seed=seed) if n > 1 else (value, value, value)
-                out[name] = MetricValue(value=value, ci_low=lo, ci_high=hi, n=n)
+                _, lo, hi = stats.bootstrap_ci_fn(m, fn, n_boot=n_boot, seed=seed) if m > 1 else (value, value, value)
+                out[name] = MetricValue(value=value, ci_low=lo, ci_high=hi, n=m)
         else:
             names = sorted({s.name for s in flat})
             for name in names:
@@ -176,7 +298,14 @@ def run_suite(
     fewshot = draw_fewshot(suite, prompt, split)
     gen_cfg = suite.generation
     prompts = [build_messages(s, prompt, fewshot) for s in items]
-    keys = [generation_key(spec, gen_cfg, m) for m in prompts]
+    check_tasks(items, where=f"suite {suite.name}")
+    tasks = [sample_task(s) for s in items]
+    ll_reqs = {i: loglik_requests(s) for i, s in enumerate(items) if tasks[i] in LOGLIK_TASKS}
+    keys = [
+        loglik_key(spec, tasks[i], ll_reqs[i]) if i in ll_reqs else generation_key(spec, gen_cfg, m)
+        for i, m in enumerate(prompts)
+    ]
+    gen_keys = [k for i, k in enumerate(keys) if i not in ll_reqs]
     if isinstance(backend, LazyBackend):
         lazy = backend
     elif backend is not None:
@@ -201,8 +330,8 @@ def run_suite(
 
     # -- generation (cached, committed per batch) -------------------------------------------------
     cached = store.get_generations(keys)
-    todo_keys = [k for k in dict.fromkeys(keys) if k not in cached]
-    prompt_of = {k: m for k, m in zip(keys, prompts, strict=True)}
+    todo_keys = [k for k in dict.fromkeys(gen_keys) if k not in cached]
+    prompt_of = {k: m for i, (k, m) in enumerate(zip(keys, prompts, strict=True)) if i not in ll_reqs}
     t_gen = time.perf_counter()
     generated = 0
     if todo_keys:
@@ -229,6 +358,35 @@ def run_suite(
             bar.close()
     gen_time = time.perf_counter() - t_gen
 
+    # -- log-likelihood (mc / ppl samples; cached like generations, committed per batch) --------
+    t_ll = time.perf_counter()
+    ll_first: dict[str, int] = {}
+    for i in ll_reqs:
+        if keys[i] not in cached:
+            ll_first.setdefault(keys[i], i)
+    ll_todo = list(ll_first.values())
+    if ll_todo:
+        model = lazy.get()
+        # longest first, so each backend batch holds similar lengths
+        ll_todo.sort(key=lambda i: -sum(len(c) + len(x) for c, x in ll_reqs[i]))
+        bar = tqdm(total=len(ll_todo), desc=f"loglikelihood {suite.name}/{split}", unit="sample",
+                   disable=not progress, file=sys.stderr)
+        try:
+            for start in range(0, len(ll_todo), batch_size):
+                idx = ll_todo[start : start + batch_size]
+                outs = _loglik_completions(model, [items[i] for i in idx], [ll_reqs[i] for i in idx])
+                good = []
+                for i, c in zip(idx, outs, strict=True):
+                    cached[keys[i]] = c
+                    if c.error is None:  # errors are never cached: a re-run retries them
+                        good.append((keys[i], stable_hash(spec.identity), _loglik_text(ll_reqs[i]), c))
+                store.put_generations(good)
+                generated += len(idx)
+                bar.update(len(idx))
+        finally:
+            bar.close()
+    ll_time = time.perf_counter() - t_ll
+
     # -- scoring ---------------------------------------------------------------------------------
     needs_model = any(sc.needs_model for sc in scorers)
     model_for_scoring = lazy.get() if needs_model else None
@@ -239,22 +397,36 @@ def run_suite(
     results: list[SampleResult] = []
     per_sample: list[list[Score]] = []
     t_score = time.perf_counter()
-    for s, m, k in zip(items, prompts, keys, strict=True):
+    base_ctx = ScoreContext(suite_root=Path(suite.root) if suite.root else None, model=model_for_scoring)  # type: ignore[arg-type]
+    accepts = [scorer_tasks(spec_, sc) for spec_, sc in zip(suite.scorers, scorers, strict=True)]
+    for sc, ok in zip(scorers, accepts, strict=True):
+        sc.prepare([(s, cached[k]) for s, k, t in zip(items, keys, tasks, strict=True) if ok is None or t in ok], base_ctx)
+    for i, (s, m, k) in enumerate(zip(items, prompts, keys, strict=True)):
         c = cached[k]
         c = c.model_copy(update={"raw": {**(c.raw or {}), "_cache_key": k}})
-        text = sent_text.get(k) or (render(m) if callable(render) else _plain(m))
+        if i in ll_reqs:
+            text = _loglik_text(ll_reqs[i])
+        else:
+            text = sent_text.get(k) or (render(m) if callable(render) else _plain(m))
         ctx = ScoreContext(
             suite_root=Path(suite.root) if suite.root else None, prompt_text=text, model=model_for_scoring,  # type: ignore[arg-type]
         )
         row: list[Score] = []
-        for sc in scorers:
-            row += sc.score(s, c, ctx)
+        for sc, ok in zip(scorers, accepts, strict=True):
+            if ok is None or tasks[i] in ok:
+                row += sc.score(s, c, ctx)
         per_sample.append(row)
         results.append(SampleResult(run_id=record.id, sample_id=s.id, prompt=m, prompt_text=text,
                                     completion=c, reference=s.reference, scores=row))
     metrics = aggregate(scorers, per_sample)
-    completions = [r.completion for r in results]
+    completions = [r.completion for i, r in enumerate(results) if i not in ll_reqs]
     usage = usage_summary(completions)
+    if ll_reqs:
+        ll_done = [r.completion for i, r in enumerate(results) if i in ll_reqs]
+        usage["loglik_samples"] = float(len(ll_done))
+        usage["loglik_requests"] = float(sum(len(r) for r in ll_reqs.values()))
+        usage["loglik_tokens_total"] = float(sum(c.completion_tokens for c in ll_done))
+        usage["errors"] = usage.get("errors", 0.0) + float(sum(1 for c in ll_done if c.error))
     if usage.get("errors"):
         metrics["generation_errors"] = MetricValue(value=usage["errors"], n=len(items))
     env = dict(record.env)
@@ -269,6 +441,7 @@ def run_suite(
         "timing": {
             "total_s": time.perf_counter() - t_start,
             "generation_s": gen_time,
+            **({"loglikelihood_s": ll_time} if ll_reqs else {}),
             "scoring_s": time.perf_counter() - t_score,
             "generated": float(generated),
             "cached": float(len(set(keys)) - generated),
@@ -277,6 +450,12 @@ def run_suite(
     })
     store.finish_run(record, results)
     return record
+
+
+def _loglik_text(requests: Sequence[tuple[str, str]]) -> str:
+    """What a log-likelihood sample was sent as: its context, then each continuation on a line."""
+    ctx = requests[0][0] if requests else ""
+    return ctx + "".join(f"\n  -> {x!r}" for _, x in requests)
 
 
 def _plain(messages: Messages) -> str:

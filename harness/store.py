@@ -99,10 +99,33 @@ records = Table(
     Column("body", Text, nullable=False),
 )
 
+judge_calls = Table(
+    # One row per judge call (harness/judge): the judge's identity, the template, the exact prompt, every
+    # raw reply (a reply that failed to parse and the retry after it) and the parsed verdict or error.
+    "judge_calls", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("judge", String(1000), nullable=False, index=True),
+    Column("judge_identity", String(64), nullable=False),
+    Column("template_id", String(100), nullable=False),
+    Column("template_version", Integer, nullable=False),
+    Column("template_hash", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("reply", Text, nullable=False),
+    Column("replies", Text, nullable=False),
+    Column("parsed", Text),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("completion_tokens", Integer, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
 # Append-only: never edit a released migration; add a new one.
 MIGRATIONS: list[tuple[int, list[Table]]] = [
     (1, [runs, generations, samples, scores, metrics]),
     (2, [records]),
+    (3, [judge_calls]),
 ]
 
 
@@ -339,6 +362,53 @@ class Store:
         with self.engine.connect() as conn:
             return {t.name: conn.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar_one()
                     for t in (runs, generations, samples, scores, metrics, records)}
+
+    # -- judge calls (harness/judge) -------------------------------------------------------------
+    def get_judge_calls(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """key -> judge_calls row (params, prompt, replies and parsed decoded from JSON)."""
+        found: dict[str, dict[str, Any]] = {}
+        keys = list(dict.fromkeys(keys))
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                q = select(judge_calls).where(judge_calls.c.key.in_(keys[i : i + 500]))
+                for r in conn.execute(q).mappings():
+                    row = dict(r)
+                    for col in ("params", "prompt", "replies", "parsed"):
+                        row[col] = None if row[col] is None else json.loads(row[col])
+                    found[row["key"]] = row
+        return found
+
+    def put_judge_calls(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert judge calls (one transaction). A key already stored with a verdict is kept; a key
+        stored with an error is replaced (errors are retried, never served from the cache)."""
+        prepared = []
+        for row in rows:
+            r = dict(row)
+            for col in ("params", "prompt", "replies", "parsed"):
+                if r.get(col) is not None:
+                    r[col] = json.dumps(r[col], ensure_ascii=False, default=str)
+            r.setdefault("created_at", now_iso())
+            prepared.append(r)
+        if not prepared:
+            return
+        with self.engine.begin() as conn:
+            keys = [r["key"] for r in prepared]
+            existing = {
+                k: err for k, err in conn.execute(
+                    select(judge_calls.c.key, judge_calls.c.error).where(judge_calls.c.key.in_(keys))
+                )
+            }
+            stale = [k for k, err in existing.items() if err is not None]
+            if stale:
+                conn.execute(judge_calls.delete().where(judge_calls.c.key.in_(stale)))
+            new = [r for r in prepared if r["key"] not in existing or r["key"] in stale]
+            if new:
+                conn.execute(_insert_ignore(self.engine.dialect.name, judge_calls), new)
+
+    def has_table(self, name: str) -> bool:
+        from sqlalchemy import inspect as sa_inspect
+
+        return bool(sa_inspect(self.engine).has_table(name))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

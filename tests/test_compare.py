@@ -224,8 +224,18 @@ def test_corpus_macro_f1_delta_and_ci(env: Env) -> None:
     assert acc.delta == pytest.approx(7 / 39)
 
 
+def test_user_suite_found_through_the_run_record(env: Env) -> None:
+    # runs record their suite.yaml, so a user suite needs no --suite while it stays where it was
+    cmp = compare_runs(env.store, env.a, env.b, n_boot=200)
+    m = cmp.metric("category_cls.macro_f1")
+    assert m.ci_low is not None and m.ci_low <= m.delta <= m.ci_high
+
+
 def test_corpus_metric_without_the_suite_has_no_interval(env: Env) -> None:
-    # a user suite is not registered by name, and no --suite was given
+    # the user suite's folder has moved away since the runs, and no --suite was given
+    import shutil
+
+    shutil.move(str(env.suite_dir), str(Path(str(env.suite_dir) + "-moved")))
     cmp = compare_runs(env.store, env.a, env.b, n_boot=200)
     m = cmp.metric("category_cls.macro_f1")
     ra, rb = env.store.get_run(env.a), env.store.get_run(env.b)

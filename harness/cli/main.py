@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ..errors import InputError, TunebenchError
 
-COMMANDS = ["run", "runs", "show", "suites", "data", "baseline", "train", "compare", "merge", "demo"]
+COMMANDS = ["run", "runs", "show", "suites", "data", "baseline", "train", "compare", "judge", "merge", "demo", "gate", "bless", "models", "serve", "report"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # library noise that says nothing to a tunebench user
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

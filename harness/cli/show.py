@@ -29,10 +29,12 @@ def main(args: argparse.Namespace) -> int:
               f"{num(u.get('latency_p50_s'), 2)}s  p95 {num(u.get('latency_p95_s'), 2)}s  errors {int(u.get('errors', 0))}")
     metric = args.metric
     if metric is None:
-        try:
-            metric = load_suite(rec.suite).primary_metric
-        except Exception:
-            metric = None
+        for ref in (rec.suite_path, rec.suite):
+            try:
+                metric = load_suite(ref).primary_metric if ref else None
+            except Exception:
+                continue
+            break
     worst = []
     for r in store.iter_results(rec.id):
         s = next((x for x in r.scores if x.name == metric), None) if metric else None

@@ -197,18 +197,32 @@ class HFBackend:
         return [r for r in results if r is not None]
 
     # -- log-likelihood --------------------------------------------------------------------------
-    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, int]]:
+    def adds_bos(self) -> bool:
+        """Whether the tokenizer starts plain text with BOS by default (Gemma, Llama: yes; GPT-2: no)."""
+        bos = self.tokenizer.bos_token_id
+        if bos is None:
+            return False
+        ids = self.tokenizer("a")["input_ids"]
+        return bool(ids) and ids[0] == bos
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], *, add_bos: bool = False) -> list[tuple[float, int]]:
         """Sum of log-probabilities of each continuation given its context, and its token count.
         Context and continuation are tokenized separately and concatenated, so the boundary is
-        exact."""
+        exact. An empty context scores the continuation after BOS. `add_bos=True` (for plain-text
+        contexts, as lm-evaluation-harness encodes them) also starts every context with BOS when the
+        tokenizer adds BOS by default and the context does not already start with it."""
         import torch
 
         out: list[tuple[float, int]] = [(0.0, 0)] * len(requests)
         items = []
+        bos = self.tokenizer.bos_token_id
+        prefix = [bos] if add_bos and self.adds_bos() else []
         for i, (ctx, cont) in enumerate(requests):
             c_ids = self.tokenizer(ctx, add_special_tokens=False)["input_ids"] if ctx else []
-            if not c_ids and self.tokenizer.bos_token_id is not None:
-                c_ids = [self.tokenizer.bos_token_id]
+            if prefix and c_ids and c_ids[0] != bos:
+                c_ids = prefix + c_ids
+            if not c_ids and bos is not None:
+                c_ids = [bos]
             x_ids = self.tokenizer(cont, add_special_tokens=False)["input_ids"]
             items.append((i, c_ids, x_ids))
         items.sort(key=lambda it: -(len(it[1]) + len(it[2])))
@@ -222,19 +236,39 @@ class HFBackend:
             for r, s in enumerate(seqs):
                 ids[r, width - len(s) :] = torch.tensor(s)
                 attn[r, width - len(s) :] = 1
-            with torch.inference_mode():
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=attn.to(self.device)).logits
+            # left padding puts every continuation at the end: only the last `keep` positions need
+            # the LM head (with a 262k vocabulary it dominates the cost of a forward pass)
+            keep = min(width, max(len(x) for _, _, x in batch) + 1)
+            logits = self._last_logits(ids, attn, keep)
             logp = torch.log_softmax(logits.float(), dim=-1).cpu()
             for r, (i, _c, x) in enumerate(batch):
                 n = len(x)
                 if n == 0:
                     out[i] = (0.0, 0)
                     continue
-                # tokens at positions width-n .. width-1 are predicted by positions one earlier
-                pos = torch.arange(width - n - 1, width - 1)
+                # tokens at positions width-n .. width-1 are predicted by positions one earlier;
+                # logits row j holds position width-keep+j
+                pos = torch.arange(keep - n - 1, keep - 1)
                 tgt = torch.tensor(x)
                 out[i] = (float(logp[r, pos, tgt].sum()), n)
         return out
+
+    def _last_logits(self, ids: Any, attn: Any, keep: int) -> Any:
+        """Logits of the last `keep` positions ([batch, keep, vocab]), asking the model to apply
+        its LM head only there when it supports `logits_to_keep`."""
+        import torch
+
+        kwargs = {"input_ids": ids.to(self.device), "attention_mask": attn.to(self.device)}
+        with torch.inference_mode():
+            if getattr(self, "_logits_to_keep_ok", True):
+                try:
+                    logits = self.model(**kwargs, logits_to_keep=keep).logits
+                    if logits.shape[1] == keep:
+                        return logits
+                except TypeError:
+                    pass
+                self._logits_to_keep_ok = False
+            return self.model(**kwargs).logits[:, -keep:]
 
 
 backend_registry.add("hf", lambda spec: HFBackend(spec))

@@ -60,6 +60,10 @@ class BaseScorer:
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         raise NotImplementedError
 
+    def prepare(self, items: Sequence[tuple[Sample, Completion]], ctx: ScoreContext) -> None:
+        """Called once with every (sample, completion) before per-sample scoring, so a scorer that
+        calls a remote model (an LLM judge) can batch its calls. Default: nothing."""
+
     def metrics(self, scores: Sequence[Score]) -> dict[str, float]:
         """Default: mean of `value` per Score.name (bools count 1/0; None is skipped)."""
         sums: dict[str, float] = defaultdict(float)

@@ -1,0 +1,45 @@
+"""The main job: `tunebench demo --quick` on the embedded Gemma 3 270M (slow: about 5 minutes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import Store
+
+
+@pytest.mark.slow
+def test_quick_demo_candidate_beats_best_prompt_baseline(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("TUNEBENCH_THREADS", None)  # the demo runs alone: use every core
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli.main", "--workspace", str(ws), "demo", "--quick", "--no-progress"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for step in ("1/5 data check", "2/5 best-prompt baseline", "3/5 fine-tune", "4/5 candidate", "5/5 paired comparison"):
+        assert step in out
+    summary = json.loads((ws / "demo" / "quick" / "summary.json").read_text())
+    store = Store(workspace=ws)
+    comp = store.get_records("comparison")[-1]["body"]
+    deltas = {m["name"]: m for m in comp["metrics"]}
+    # the fine-tuned candidate beats the best-prompt baseline with a CI that excludes zero
+    assert deltas["category"]["ci_low"] > 0, deltas["category"]
+    assert deltas["category_cls.macro_f1"]["ci_low"] > 0
+    # and it is cheaper per request: no system prompt, no few-shot examples
+    base, cand = store.get_run(summary["baseline_run"]), store.get_run(summary["candidate_run"])
+    assert cand.usage["prompt_tokens_mean"] < 0.5 * base.usage["prompt_tokens_mean"]
+    # the baseline was chosen on dev and run once on test; every stage left a record
+    [sel] = store.get_records("baseline")
+    assert sel["body"]["test_run_id"] == summary["baseline_run"]
+    assert {v["name"] for v in sel["body"]["variants"]} == {"instruct-0shot", "instruct-5shot"}
+    [train] = store.get_records("training")
+    assert train["body"]["final_loss"] < train["body"]["first_loss"]
+    assert train["body"]["hygiene"] is not None

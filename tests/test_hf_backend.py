@@ -1,0 +1,240 @@
+"""The transformers backend on a tiny random fp32 Llama: left-padded batching, ordering, token
+counts, length and stop handling, log-likelihoods, and PEFT adapters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.models import parse_spec
+from harness.models.hf import HFBackend
+from harness.runner import generation_key
+from harness.types import GenerationConfig
+
+PROMPTS = [
+    [{"role": "user", "content": "hi"}],
+    [
+        {"role": "system", "content": "You triage customer-support tickets."},
+        {
+            "role": "user",
+            "content": "My package has not arrived yet, the tracking number shows no updates since Monday.",
+        },
+    ],
+    [{"role": "user", "content": "refund please"}],
+    [{"role": "user", "content": "The app crashes every time I open the settings page on Android. " * 3}],
+    [
+        {"role": "user", "content": "Could you add a dark mode?"},
+        {"role": "assistant", "content": "Maybe."},
+        {"role": "user", "content": "When?"},
+    ],
+]
+GREEDY = GenerationConfig(max_new_tokens=12, temperature=0.0)
+
+
+@pytest.fixture(scope="module")
+def fp32_spec(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    ws = tmp_path_factory.mktemp("hf-ws")
+    return parse_spec(f"hf:{tiny_model}", workspace=ws, dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def batched(fp32_spec: Any) -> HFBackend:
+    return HFBackend(fp32_spec, batch_size=4, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def single(fp32_spec: Any) -> HFBackend:
+    return HFBackend(fp32_spec, batch_size=1, device="cpu")
+
+
+def test_loads_fp32_with_chat_template(batched: HFBackend) -> None:
+    import torch
+
+    assert batched.model.dtype == torch.float32
+    assert batched.tokenizer.padding_side == "left"
+    assert batched.render(PROMPTS[0]) == "<s><|user|>\nhi<|end|>\n<|assistant|>\n"
+    assert batched.eos_ids == [batched.tokenizer.convert_tokens_to_ids("<|end|>")]
+
+
+def test_batched_equals_one_at_a_time(batched: HFBackend, single: HFBackend) -> None:
+    """Left padding and attention masks make a padded row decode exactly like the lone prompt."""
+    lengths = {
+        len(batched.tokenizer(batched.render(p), add_special_tokens=False)["input_ids"]) for p in PROMPTS
+    }
+    assert len(lengths) == len(PROMPTS)  # all different: every batch is padded
+    together = batched.generate(PROMPTS, GREEDY)
+    alone = [single.generate([p], GREEDY)[0] for p in PROMPTS]
+    assert [c.text for c in together] == [c.text for c in alone]
+    assert [c.completion_tokens for c in together] == [c.completion_tokens for c in alone]
+    assert [c.finish_reason for c in together] == [c.finish_reason for c in alone]
+    assert {c.raw["batch_size"] for c in together} == {4, 1}
+    assert any(c.text for c in together)
+
+
+def test_outputs_in_input_order(batched: HFBackend) -> None:
+    forward = batched.generate(PROMPTS, GREEDY)
+    backward = batched.generate(PROMPTS[::-1], GREEDY)
+    assert [c.text for c in backward] == [c.text for c in forward][::-1]
+    assert [c.prompt_tokens for c in backward] == [c.prompt_tokens for c in forward][::-1]
+
+
+def test_progress_reports_every_prompt(batched: HFBackend) -> None:
+    seen: list[int] = []
+    batched.generate(PROMPTS, GenerationConfig(max_new_tokens=2), progress=seen.append)
+    assert sum(seen) == len(PROMPTS) and seen == [4, 1]
+
+
+def test_prompt_token_counts(batched: HFBackend) -> None:
+    outs = batched.generate(PROMPTS, GenerationConfig(max_new_tokens=1))
+    tok = batched.tokenizer
+    expected = [len(tok(batched.render(p), add_special_tokens=False)["input_ids"]) for p in PROMPTS]
+    assert [c.prompt_tokens for c in outs] == expected
+    assert expected[0] == len(
+        tok.apply_chat_template(PROMPTS[0], tokenize=True, add_generation_prompt=True, return_dict=True)[
+            "input_ids"
+        ]
+    )
+
+
+def test_max_new_tokens_respected(batched: HFBackend) -> None:
+    import torch
+
+    # forbid the end token so every row runs to the limit
+    end_bias = {(batched.eos_ids[0],): -1e9}
+    cfg = GenerationConfig(max_new_tokens=5)
+    outs = batched.generate(PROMPTS, cfg)
+    assert all(c.completion_tokens <= 5 for c in outs)
+    assert all(c.finish_reason in ("stop", "length") for c in outs)
+    assert all(c.completion_tokens == 5 for c in outs if c.finish_reason == "length")
+    original = batched.model.generation_config.sequence_bias
+    batched.model.generation_config.sequence_bias = end_bias
+    try:
+        with torch.inference_mode():
+            forced = batched.generate(PROMPTS, cfg)
+    finally:
+        batched.model.generation_config.sequence_bias = original
+    assert [(c.completion_tokens, c.finish_reason) for c in forced] == [(5, "length")] * len(PROMPTS)
+
+
+def test_stop_strings_cut_the_text(batched: HFBackend) -> None:
+    free = batched.generate(PROMPTS, GenerationConfig(max_new_tokens=24))
+    i, full = max(enumerate(c.text for c in free), key=lambda t: len(t[1].strip()))
+    assert len(full.strip()) >= 4, free
+    stop = full.strip()[2:4]
+    cut = full[: full.find(stop)]
+    got = batched.generate([PROMPTS[i]], GenerationConfig(max_new_tokens=24, stop=(stop,)))[0]
+    assert got.text == cut
+    assert got.finish_reason == "stop"
+    assert stop not in got.text
+
+
+def direct_loglikelihood(backend: HFBackend, ctx: str, cont: str) -> float:
+    import torch
+
+    tok = backend.tokenizer
+    c = tok(ctx, add_special_tokens=False)["input_ids"] if ctx else [tok.bos_token_id]
+    x = tok(cont, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([c + x])
+    with torch.inference_mode():
+        logits = backend.model(input_ids=ids).logits[0].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    return float(sum(logp[len(c) - 1 + j, t] for j, t in enumerate(x)))
+
+
+def test_loglikelihood_matches_transformers(batched: HFBackend) -> None:
+    requests = [
+        (batched.render(PROMPTS[0]), '{"category": "billing"}'),
+        (batched.render(PROMPTS[1]), "shipping delay"),
+        ("", "Paris is the capital of France."),
+        (batched.render(PROMPTS[3]), " crash"),
+        (batched.render(PROMPTS[2]), ""),
+    ]
+    got = batched.loglikelihood(requests)
+    tok = batched.tokenizer
+    for (ctx, cont), (ll, n) in zip(requests, got, strict=True):
+        assert n == len(tok(cont, add_special_tokens=False)["input_ids"])
+        if n == 0:
+            assert ll == 0.0
+            continue
+        assert ll < 0
+        assert ll == pytest.approx(direct_loglikelihood(batched, ctx, cont), rel=1e-4, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path_factory.mktemp("adapter") / "lora"
+    base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    model = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
+    )
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.5)  # lora_B starts at zero: perturb it so the adapter does something
+    model.save_pretrained(out)
+    (out / "tunebench_adapter.json").write_text(
+        json.dumps({"quantization": "none", "base_precision": "float32"})
+    )
+    return out
+
+
+def test_lora_adapter_changes_outputs(
+    tiny_model: Path, adapter: Path, fp32_spec: Any, batched: HFBackend, tmp_path: Path
+) -> None:
+    spec = parse_spec(f"hf:{tiny_model}+lora:{adapter}", workspace=tmp_path, dtype="float32")
+    assert spec.adapter == str(adapter.resolve()) and spec.adapter_hash and spec.quantization is None
+    assert spec.base_hash == fp32_spec.base_hash
+    tuned = HFBackend(spec, batch_size=4, device="cpu")
+    from peft import PeftModel
+
+    assert isinstance(tuned.model, PeftModel)
+    requests = [(batched.render(p), "refund please") for p in PROMPTS[:3]]
+    base_ll = [ll for ll, _ in batched.loglikelihood(requests)]
+    tuned_ll = [ll for ll, _ in tuned.loglikelihood(requests)]
+    assert all(abs(a - b) > 1e-3 for a, b in zip(base_ll, tuned_ll, strict=True))
+    cfg = GenerationConfig(max_new_tokens=8)
+    assert [c.text for c in tuned.generate(PROMPTS, cfg)] != [c.text for c in batched.generate(PROMPTS, cfg)]
+
+    # the generation cache never serves base completions to the adapter (or back)
+    assert generation_key(spec, cfg, PROMPTS[0]) != generation_key(fp32_spec, cfg, PROMPTS[0])
+    assert spec.identity["adapter"] == spec.adapter_hash and fp32_spec.identity["adapter"] is None
+
+
+def test_adapter_meta_nf4_sets_quantization(tiny_model: Path, adapter: Path, tmp_path: Path) -> None:
+    import shutil
+
+    nf4 = Path(shutil.copytree(adapter, tmp_path / "nf4-adapter"))
+    (nf4 / "tunebench_adapter.json").write_text(
+        json.dumps({"quantization": "nf4", "base_precision": "bfloat16"})
+    )
+    spec = parse_spec(f"hf:{tiny_model}+lora:{nf4}", workspace=tmp_path)
+    assert spec.quantization == "nf4" and spec.identity["quantization"] == "nf4"
+    plain = parse_spec(f"hf:{tiny_model}+lora:{adapter}", workspace=tmp_path)
+    assert plain.quantization is None
+    # same weights, different precision: different cache identity
+    assert spec.identity != plain.identity
+
+
+def test_precision_mismatch_warns(
+    tiny_model: Path, adapter: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = parse_spec(f"hf:{tiny_model}+lora:{adapter}", workspace=tmp_path, dtype="bfloat16")
+    with pytest.warns(UserWarning, match="trained on a none/float32 base but is loaded on none/bfloat16"):
+        HFBackend(spec, batch_size=2, device="cpu")
+    assert "[tunebench] warning: adapter" in capsys.readouterr().err
+
+    same = parse_spec(f"hf:{tiny_model}+lora:{adapter}", workspace=tmp_path, dtype="float32")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        HFBackend(same, batch_size=2, device="cpu")
+    assert "[tunebench] warning" not in capsys.readouterr().err
