@@ -18,6 +18,8 @@ from .types import PromptConfig
 from .workspace import workspace_dir
 
 SUITE = "ticket-triage"
+DEMO_POLICY = Path(__file__).resolve().parent / "templates" / "demo-gate.yaml"
+GENERAL_METRICS = ("mc.acc", "mc.acc_norm", "ppl")
 
 # The fine-tuned candidate is asked with the bare ticket: no system prompt, no examples. That is
 # what fine-tuning buys at serving time, and the comparison's cost section shows it.
@@ -36,16 +38,18 @@ class DemoPlan:
     lora_r: int
     batch_size: int
     quantization: str
+    general_limit: int | None = None
+    judge_n: int = 20
 
 
 def plan(quick: bool) -> DemoPlan:
     if quick:
         return DemoPlan(quick=True, variants=("instruct-0shot", "instruct-5shot"), dev_limit=16, test_limit=40,
                         train_limit=240, epochs=1.0, learning_rate=5e-4, lora_r=16, batch_size=4,
-                        quantization="none")
+                        quantization="none", general_limit=None, judge_n=8)
     return DemoPlan(quick=False, variants=("instruct-0shot", "instruct-3shot", "instruct-5shot", "terse-1shot"),
                     dev_limit=40, test_limit=None, train_limit=None, epochs=2.0, learning_rate=3e-4, lora_r=16,
-                    batch_size=4, quantization="none")
+                    batch_size=4, quantization="none", general_limit=None, judge_n=20)
 
 
 def _header(i: int, n: int, title: str) -> None:
@@ -73,7 +77,7 @@ def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_
     demo_dir.mkdir(parents=True, exist_ok=True)
     store = Store(store_url, workspace=ws)
     suite = load_suite(SUITE)
-    steps = 5
+    steps = 8
     print(f"tunebench demo{' --quick' if quick else ''}: is a fine-tuned Gemma 3 270M better than the base model "
           f"with its best prompt on {suite.ref}?")
     ensure_default_model(ws)
@@ -142,15 +146,64 @@ def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_
     assert base.test_run_id is not None
     comp = compare_runs(store, base.test_run_id, cand.id)
     print(comp.to_text())
+
+    # 6. general-capability regression suite, then the deploy gate ------------------------------
+    _header(6, steps, "general-capability suite on both models, then the deploy gate "
+            "(improves on ticket-triage, non-inferior on general)")
+    from .gate import evaluate_gate, load_policy
+
+    general = load_suite("general")
+    g_runs = {}
+    for role, spec in (("baseline", base_spec), ("candidate", cand_spec)):
+        g_runs[role] = run_suite(general, spec, store=store, split="test", limit=p.general_limit,
+                                 progress=progress, tags={"role": role, "demo": "general"})
+    print(f"general ({general.ref}, n={g_runs['baseline'].n_samples}): " + "  ".join(
+        f"{m}: base {g_runs['baseline'].metrics[m].value:.3f} -> candidate {g_runs['candidate'].metrics[m].value:.3f}"
+        for m in GENERAL_METRICS if m in g_runs["baseline"].metrics and m in g_runs["candidate"].metrics))
+    policy = load_policy(DEMO_POLICY)
+    verdict = evaluate_gate(
+        store, policy,
+        candidate_runs={SUITE: cand.id, "general": g_runs["candidate"].id},
+        baseline_runs={SUITE: base.test_run_id, "general": g_runs["baseline"].id},
+        candidate_label=f"candidate {train_body['id']}", baseline_label=f"default ({base.chosen})",
+    )
+    print(verdict.to_text())
+
+    # 7. LLM-as-judge through a local OpenAI-compatible endpoint ---------------------------------
+    _header(7, steps, f"pairwise LLM judge on {p.judge_n} test items, both orders, with the embedded "
+            "model served by `tunebench serve` as the judge")
+    from .judge import judge_pairwise
+    from .serve import running_server
+
+    with running_server("default", workspace=ws, model_name="gemma-3-270m-judge") as srv:
+        judged = judge_pairwise(store, base.test_run_id, cand.id, srv.openai_spec, n=p.judge_n, max_tokens=64,
+                                concurrency=2, timeout_s=300, max_retries=1)
+    print(judged.to_text())
+
+    # 8. reports and where to look next -----------------------------------------------------------
+    _header(8, steps, "reports")
+    import reports
+
+    report_paths = {}
+    for fmt in ("html", "md"):
+        kind, body = reports.load_target(store, verdict.id)
+        out = demo_dir / f"verdict.{fmt}"
+        reports.write_atomic(out, reports.render(kind, body, fmt, store=store))
+        report_paths[fmt] = str(out)
+        print(f"{fmt}: {out}")
     wall = time.perf_counter() - t0
     summary = {
         "baseline_run": base.test_run_id, "baseline_variant": base.chosen, "candidate_run": cand.id,
         "comparison": comp.id, "training_run": train_body["id"], "adapter": train_body["adapter_path"],
-        "wall_s": round(wall, 1), "workspace": str(ws),
+        "general_runs": {k: v.id for k, v in g_runs.items()}, "verdict": verdict.id, "verdict_passed": verdict.passed,
+        "judgment": judged.id, "reports": report_paths, "wall_s": round(wall, 1), "workspace": str(ws),
     }
     (demo_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"\ndemo finished in {wall / 60:.1f} min. Stored in {store.url}")
-    print(f"  tunebench show {cand.id}        # candidate's metrics and worst samples")
-    print(f"  tunebench compare {base.test_run_id} {cand.id}")
+    ws_flag = "" if workspace is None else f"--workspace {ws} "
+    print(f"\ndemo finished in {wall / 60:.1f} min; verdict {'PASS' if verdict.passed else 'FAIL'}. "
+          f"Everything is stored in {store.url}")
+    print(f"  tunebench {ws_flag}dashboard            # look at runs, the comparison, training, gate and judge")
+    print(f"  tunebench {ws_flag}show {cand.id}")
+    print(f"  tunebench {ws_flag}compare {base.test_run_id} {cand.id}")
     sys.stdout.flush()
     return summary

@@ -238,7 +238,16 @@ def aggregate(
             mine = [row for row in mine if row]
             m = len(mine)
             full = sc.metrics(flat)
+            # scorers whose metrics are functions of summed per-sample counts (classification)
+            # resample all of them at once, vectorized (same resamples as bootstrap_ci_fn)
+            vec = getattr(sc, "resample_stats", None)
+            boot = sc.metrics_from_sums(stats.resample_sums(vec(mine), n_boot=n_boot, seed=seed)) if callable(vec) and m > 1 else {}  # type: ignore[attr-defined]
             for name, value in full.items():
+                if name in boot:
+                    _, lo, hi = stats.percentile_interval(value, boot[name])
+                    out[name] = MetricValue(value=value, ci_low=lo, ci_high=hi, n=m)
+                    continue
+
                 def fn(idx: Any, name: str = name, sc: BaseScorer = sc, mine: list = mine) -> float:
                     sub = [s for i in idx for s in mine[i]]
                     return float(sc.metrics(sub).get(name, float("nan")))

@@ -44,6 +44,8 @@ __all__ = [
     "paired_bootstrap_ci",
     "paired_bootstrap_ci_fn",
     "percentile",
+    "percentile_interval",
+    "resample_sums",
     "win_tie_loss",
 ]
 
@@ -127,9 +129,15 @@ def _mean_ci(values: NDArray[np.float64], n_boot: int, alpha: float, seed: int) 
     point = float(values.mean())
     if n == 1:
         return point, point, point
+    if n * n_boot > _BIG:  # the full index matrix would be large: same resamples, in chunks
+        return _interval(point, resample_sums(values, n_boot=n_boot, seed=seed)[:, 0] / n, alpha)
     idx = _resample_indices(n, n_boot, seed)
     boot = values[idx].mean(axis=1)
     return _interval(point, boot, alpha)
+
+
+_BIG = 20_000_000
+"""Above this many resampled cells (n * n_boot) the mean path draws its resamples in chunks."""
 
 
 def _fn_ci(n: int, fn: Callable[[NDArray[np.intp]], float], n_boot: int, alpha: float, seed: int) -> Interval:
@@ -143,6 +151,55 @@ def _fn_ci(n: int, fn: Callable[[NDArray[np.intp]], float], n_boot: int, alpha: 
     if not np.all(np.isfinite(boot)):
         raise ValueError("the statistic returned a non-finite value on a bootstrap resample")
     return _interval(point, boot, alpha)
+
+
+def percentile_interval(point: float, boot: ArrayLike, alpha: float = 0.05) -> Interval:
+    """``(point, low, high)`` from bootstrap statistics ``boot`` (e.g. computed from
+    :func:`resample_sums`), exactly as the other functions here build their intervals; ``ValueError``
+    when a resample's statistic is not finite (as :func:`bootstrap_ci_fn`)."""
+    arr = np.asarray(boot, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("the statistic returned a non-finite value on a bootstrap resample")
+    return _interval(point, arr, alpha)
+
+
+def resample_sums(x: ArrayLike, *, n_boot: int = 1000, seed: int = 0, max_cells: int = 4_000_000) -> NDArray[np.float64]:
+    """Column sums of ``x`` (``(n, k)`` per-sample statistics) over every bootstrap resample:
+    ``(n_boot, k)``, row ``r`` being ``x[idx[r]].sum(axis=0)`` for the same resample indices
+    ``idx`` every other function here draws for ``(n, n_boot, seed)``.
+
+    Vectorized for large ``n``: resamples are drawn in chunks of rows (the same random stream as
+    one draw), turned into per-sample counts with one ``bincount`` and multiplied with ``x``, so
+    memory stays about ``max_cells`` cells whatever ``n`` is, and one pass serves every column.
+    Mean-type metrics are ``sums / n``; corpus-level metrics that are functions of summed counts
+    (accuracy, macro-F1 from per-label counts, corpus perplexity) are computed from the sums.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"x must be 1-D or 2-D, got shape {arr.shape}")
+    n, k = arr.shape
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    out = np.empty((n_boot, k), dtype=np.float64)
+    if n == 0:
+        out.fill(0.0)
+        return out
+    rng = np.random.default_rng(seed)
+    # int32 draws are the same numbers as the intp draws of _resample_indices (n < 2**31)
+    dtype = np.int32 if n < 2**31 else np.intp
+    rows = max(1, min(n_boot, max_cells // n))
+    for start in range(0, n_boot, rows):
+        b = min(rows, n_boot - start)
+        idx = rng.integers(0, n, size=(b, n), dtype=dtype)
+        if n * 8 < k * b:  # few samples, many columns: a gather is cheaper
+            out[start : start + b] = arr[idx].sum(axis=1)
+            continue
+        flat = idx.astype(np.int64, copy=False) + (np.arange(b, dtype=np.int64) * n)[:, None]
+        counts = np.bincount(flat.ravel(), minlength=b * n).reshape(b, n)
+        out[start : start + b] = counts.astype(np.float64) @ arr
+    return out
 
 
 # --------------------------------------------------------------------------- public API

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 SCHEMA_VERSION = 1
 
@@ -63,13 +63,42 @@ class GenerationConfig(BaseModel):
     seed: int = 0
 
 
+TASKS = ("gen", "mc", "ppl")
+"""Sample task types (a sample's `metadata.task`, default "gen"): "gen" is generated and scored on
+its text; "mc" (multiple choice) and "ppl" (perplexity of the reference) are scored from the model's
+log-likelihoods (see harness/runner.py)."""
+
+
 class ScorerSpec(BaseModel):
-    """A scorer as named in a suite: `name` is the metric prefix, `type` the registered scorer."""
+    """A scorer as named in a suite: `name` is the metric prefix, `type` the registered scorer.
+    `tasks` limits it to samples of those task types (None: the scorer type's default, usually all)."""
 
     model_config = ConfigDict(frozen=True)
     name: str
     type: str
     args: dict[str, Any] = Field(default_factory=dict)
+    tasks: tuple[str, ...] | None = Field(
+        None, description=f"score only samples whose metadata.task is one of these ({', '.join(TASKS)})"
+    )
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is not None:
+            bad = [t for t in v if t not in TASKS]
+            if bad:
+                raise ValueError(f"unknown task type(s) {bad}; expected some of {list(TASKS)}")
+            if not v:
+                raise ValueError("tasks must name at least one task type (or be left out)")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _drop_default_tasks(self, handler: Any) -> Any:
+        # `tasks` left out serializes as before, so suites written before it keep their hashes
+        data = handler(self)
+        if isinstance(data, dict) and data.get("tasks") is None:
+            data.pop("tasks", None)
+        return data
 
 
 class DatasetRef(BaseModel):

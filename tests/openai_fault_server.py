@@ -11,6 +11,11 @@ to every request for that prompt, or a list of Faults consumed one per request, 
 gets `default` (a normal reply unless said otherwise). Normal replies are deterministic:
 "echo: <last user content>", with a usage block counting whitespace-separated words.
 
+An optional `responder(body) -> str | Fault | None` scripts replies by the whole request body (for
+judges, whose prompts are long): it is called (under the server's lock, so it may keep counters) for a
+request the script does not cover; a string is sent as the assistant's reply content, a Fault is applied,
+None gives the default.
+
 The server is bounded: it stops itself after `max_requests` requests or `lifetime_s` seconds, whichever
 comes first, and always on leaving the `with` block.
 """
@@ -20,7 +25,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +41,7 @@ class Fault:
     delay_s: float = 0.0
     body: bytes = b""
     content_type: str = "application/json"
+    content: str | None = None  # the reply's assistant content (set from a responder's string)
 
 
 OK = Fault("ok")
@@ -101,8 +107,10 @@ def _last_user_content(body: Any) -> str | None:
     return None
 
 
-def _completion_body(model: str, prompt: str, messages: Sequence[Any]) -> dict[str, Any]:
-    text = f"echo: {prompt}"
+def _completion_body(
+    model: str, prompt: str, messages: Sequence[Any], content: str | None = None
+) -> dict[str, Any]:
+    text = f"echo: {prompt}" if content is None else content
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
     completion_tokens = len(text.split())
     return {
@@ -138,6 +146,7 @@ class FaultServer:
         max_requests: int = 500,
         lifetime_s: float = 60.0,
         models: Sequence[str] = ("fault-model",),
+        responder: Callable[[Any], str | Fault | None] | None = None,
     ) -> None:
         self.script = dict(script or {})
         self.default = default
@@ -145,6 +154,7 @@ class FaultServer:
         self.max_requests = max_requests
         self.lifetime_s = lifetime_s
         self.models = tuple(models)
+        self.responder = responder
         self._state = _State()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -278,6 +288,17 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             with state.lock:
                 over = len(state.received) >= server.max_requests
                 fault = OK if over else server._next_fault(prompt)
+                if (
+                    not over
+                    and server.responder is not None
+                    and fault is server.default
+                    and (prompt is None or prompt not in server.script)
+                ):
+                    answer = server.responder(body)
+                    if isinstance(answer, Fault):
+                        fault = answer
+                    elif isinstance(answer, str):
+                        fault = Fault("ok", content=answer)
                 record = Received(
                     method="POST",
                     path=self.path,
@@ -327,6 +348,7 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self._send_json(400, {"error": {"message": "expected a JSON body with a user message"}})
             else:
                 model = str(body.get("model", ""))
-                self._send_json(200, _completion_body(model, prompt, body.get("messages", [])))
+                messages = body.get("messages", [])
+                self._send_json(200, _completion_body(model, prompt, messages, fault.content))
 
     return Handler

@@ -60,12 +60,13 @@ def test_old_database_gets_new_migrations(tmp_path: Path) -> None:
     assert "records" not in tables
 
     store = Store(url)
-    assert store.schema_version() == 2
+    latest = MIGRATIONS[-1][0]
+    assert store.schema_version() == latest
     with sqlite3.connect(path) as raw:
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         rows = raw.execute("SELECT version, applied_at FROM schema_migrations ORDER BY version").fetchall()
     assert "records" in tables
-    assert [v for v, _ in rows] == [1, 2] and rows[0][1].startswith("2024-01-01")
+    assert [v for v, _ in rows] == [v for v, _ in MIGRATIONS] and rows[0][1].startswith("2024-01-01")
     store.put_record("note", "n1", {"x": 1}, ref="r")
     assert store.get_records("note", ref="r")[0]["body"] == {"x": 1}
 
@@ -175,4 +176,4 @@ def test_concurrent_first_open(workspace: Path) -> None:
         th.join(timeout=120)
     assert not errors, errors
     with sqlite3.connect(db_path(workspace)) as raw:
-        assert [r[0] for r in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+        assert [r[0] for r in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [v for v, _ in MIGRATIONS]

@@ -9,14 +9,15 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..errors import InputError, TunebenchError
 
-COMMANDS = ["run", "runs", "show", "suites", "data", "baseline", "train", "compare", "judge", "merge", "demo", "gate", "bless", "models", "serve", "report"]
+COMMANDS = ["run", "runs", "show", "suites", "data", "baseline", "train", "compare", "judge", "merge", "demo", "gate", "bless", "models", "serve", "report", "dashboard", "rate", "nightly", "schedule"]
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 with a hint
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 with a hint
         self.print_usage(sys.stderr)
         print(f"error: {message}\nhint: `{self.prog} --help` lists the options", file=sys.stderr)
         sys.exit(2)

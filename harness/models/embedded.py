@@ -77,8 +77,8 @@ def convert_gguf(out: Path, *, quiet: bool = False) -> Path:
     )
     # Loaded from GGUF the model is marked quantized and refuses to be saved or trained; its
     # weights are already dequantized, so drop the marker (measured in PLATFORM.md).
-    model.hf_quantizer = None
-    model.is_quantized = False
+    model.hf_quantizer = None  # type: ignore[assignment]
+    model.is_quantized = False  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tok.chat_template = GEMMA_CHAT_TEMPLATE

@@ -62,7 +62,7 @@ class HFBackend:
                 bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=torch.bfloat16,
             )
-        model = AutoModelForCausalLM.from_pretrained(spec.base, **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(spec.base, **kwargs)
         if spec.quantization is None:
             model.to(self.device)
         if spec.adapter:
@@ -179,9 +179,9 @@ class HFBackend:
                     if t in self.eos_ids:
                         n, finish = j, "stop"
                         break
-                text = self.tokenizer.decode(toks[:n], skip_special_tokens=True)
+                text = str(self.tokenizer.decode(toks[:n], skip_special_tokens=True))
                 for s in config.stop:
-                    cut = text.find(s)
+                    cut = str(text).find(s)
                     if cut >= 0:
                         text, finish = text[:cut], "stop"
                 results[i] = Completion(

@@ -19,22 +19,29 @@ from .base import (
 from .classification import ClassificationScorer, macro_prf
 from .evaluate_module import EvaluateScorer
 from .json_scorers import JsonFieldMatchScorer, JsonSchemaScorer, JsonValidScorer
+from .loglik import InstructionCheckScorer, McAccuracyScorer, PplScorer, sample_task
 from .match import ExactMatchScorer, NormalizedMatchScorer, RegexScorer, normalize_text
 from .perplexity import PerplexityScorer
 from .text import LengthScorer, RequiredSectionsScorer, RougeScorer, split_sentences
+
+# isort: split
+from ..judge import rubric as _judge_rubric  # noqa: F401  registers judge_rubric (the LLM judge)
 
 __all__ = [
     "BaseScorer",
     "ClassificationScorer",
     "EvaluateScorer",
     "ExactMatchScorer",
+    "InstructionCheckScorer",
     "JsonFieldMatchScorer",
     "JsonSchemaScorer",
     "JsonValidScorer",
     "LengthScorer",
     "LoglikelihoodModel",
+    "McAccuracyScorer",
     "NormalizedMatchScorer",
     "PerplexityScorer",
+    "PplScorer",
     "RegexScorer",
     "RequiredSectionsScorer",
     "RougeScorer",
@@ -47,6 +54,7 @@ __all__ = [
     "macro_prf",
     "normalize_text",
     "register_scorer",
+    "sample_task",
     "scorer_registry",
     "split_sentences",
 ]

@@ -1,0 +1,200 @@
+"""Widgets shared by the dashboard pages: the store handle, empty states, model-text display and the
+charts (metric CIs, forest plot of paired deltas, loss curves, trends).
+
+Model text (prompts, completions, references, scorer details, judge reasoning) is only ever shown
+through `st.code`, `st.text` or `st.dataframe`: never markdown, never HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from harness.store import Store
+
+from . import data
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def md_escape(text: Any) -> str:
+    """Escape a label (run id, model spec, suite name) for use inside markdown."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+@st.cache_resource(show_spinner=False)
+def _store(url: str) -> Store | None:
+    return data.open_store(url)
+
+
+def get_store() -> Store | None:
+    """The store the dashboard reads, or None (after an empty-state note) when there is none yet."""
+    url = data.store_url()
+    store = _store(url)
+    if store is None:
+        _store.clear()  # look again on the next rerun: the workspace may get its first run
+        path = data.sqlite_path(url)
+        st.info(
+            "No tunebench store here yet"
+            + (f" (looked for `{md_escape(path)}`)" if path else "")
+            + ". Run an evaluation first, e.g. `tunebench run ticket-triage --model default --limit 20`, "
+            "then reload this page."
+        )
+    return store
+
+
+def empty(what: str, hint: str) -> None:
+    st.info(f"{what}\n\n{hint}")
+
+
+def model_text(label: str, text: str | None, *, height: int | None = None) -> None:
+    """Show model text literally (a code block without highlighting, lines wrapped)."""
+    st.caption(md_escape(label))
+    if text is None:
+        st.text("(none)")
+    elif text == "":
+        st.text("(empty)")
+    else:
+        st.code(text, language=None, wrap_lines=True, height=height if height else "content")
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    v = data.fnum(x)
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def pct(x: Any) -> str:
+    v = data.fnum(x)
+    return "-" if v is None else f"{v:.1%}"
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def plot(chart: Any, extra: int = 90) -> None:
+    """Show an altair chart across the page. Streamlit sizes the element itself, so the height is
+    passed to it: the chart's plot height plus `extra` pixels for the axis and the legend."""
+    h = chart.height if isinstance(chart.height, (int, float)) else 300
+    st.altair_chart(chart, width="stretch", height=int(h) + extra)
+
+
+def ci_chart(df: pd.DataFrame, *, x_title: str = "value") -> alt.Chart:
+    """Point and CI bar per metric (columns metric, value, ci_low, ci_high)."""
+    d = df.dropna(subset=["value"]).copy()
+    order = list(d["metric"])
+    base = alt.Chart(d).encode(y=alt.Y("metric:N", sort=order, title=None))
+    bars = base.mark_rule(strokeWidth=2, color="#4c78a8").encode(
+        x=alt.X("ci_low:Q", title=x_title), x2="ci_high:Q"
+    )
+    pts = base.mark_point(filled=True, size=70, color="#1f3b73").encode(
+        x="value:Q",
+        tooltip=[
+            "metric:N",
+            alt.Tooltip("value:Q", format=".3f"),
+            alt.Tooltip("ci_low:Q", format=".3f"),
+            alt.Tooltip("ci_high:Q", format=".3f"),
+            "n:Q",
+        ],
+    )
+    return (bars + pts).properties(height=max(60, 30 * len(order)))
+
+
+def forest_plot(df: pd.DataFrame) -> alt.LayerChart:
+    """Per-metric delta (B - A) with its CI, a zero line, and colour by what the CI says.
+
+    Columns: metric, delta, ci_low, ci_high, and optionally `candidate` (several candidates against
+    one baseline: one row per candidate within each metric)."""
+    d = df.dropna(subset=["delta"]).copy()
+    if "candidate" not in d:
+        d["candidate"] = "B"
+
+    def verdict(r: pd.Series) -> str:
+        lo, hi = data.fnum(r.get("ci_low")), data.fnum(r.get("ci_high"))
+        if lo is None or hi is None:
+            return "no interval"
+        if lo > 0:
+            return "better (CI > 0)"
+        if hi < 0:
+            return "worse (CI < 0)"
+        return "inconclusive"
+
+    d["result"] = d.apply(verdict, axis=1)
+    order = list(dict.fromkeys(d["metric"]))
+    several = d["candidate"].nunique() > 1
+    colors = alt.Scale(
+        domain=["better (CI > 0)", "worse (CI < 0)", "inconclusive", "no interval"],
+        range=["#2e7d32", "#c62828", "#757575", "#9e9e9e"],
+    )
+    enc: dict[str, Any] = {"y": alt.Y("metric:N", sort=order, title=None)}
+    if several:
+        enc["yOffset"] = alt.YOffset("candidate:N")
+    base = alt.Chart(d).encode(**enc)
+    tooltip = [
+        "metric:N",
+        "candidate:N",
+        alt.Tooltip("delta:Q", format="+.3f"),
+        alt.Tooltip("ci_low:Q", format="+.3f"),
+        alt.Tooltip("ci_high:Q", format="+.3f"),
+        "result:N",
+    ]
+    bars = base.mark_rule(strokeWidth=2.5).encode(
+        x=alt.X("ci_low:Q", title="delta (B - A) with 95% CI"),
+        x2="ci_high:Q",
+        color=alt.Color("result:N", scale=colors, legend=alt.Legend(title=None, orient="bottom")),
+    )
+    shape = alt.Shape("candidate:N", legend=alt.Legend(orient="bottom")) if several else alt.value("circle")
+    pts = base.mark_point(filled=True, size=80).encode(
+        x="delta:Q", color=alt.Color("result:N", scale=colors), shape=shape, tooltip=tooltip
+    )
+    zero = alt.Chart(pd.DataFrame({"x": [0.0]})).mark_rule(strokeDash=[4, 4], color="#333").encode(x="x:Q")
+    rows = len(order) * (d["candidate"].nunique() if several else 1)
+    return alt.layer(zero, bars, pts).properties(height=max(60, 30 * rows))
+
+
+def loss_chart(curves: pd.DataFrame) -> alt.Chart:
+    """Training loss by step (solid) and validation loss (dashed), one colour per training run."""
+    return (
+        alt.Chart(curves)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("x:Q", title="step (train) / logged point (eval)"),
+            y=alt.Y("loss:Q", title="loss"),
+            color=alt.Color("run:N", legend=alt.Legend(orient="bottom", title=None)),
+            strokeDash=alt.StrokeDash("curve:N", legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["run:N", "curve:N", "x:Q", alt.Tooltip("loss:Q", format=".4f")],
+        )
+        .properties(height=320)
+    )
+
+
+def trend_chart(df: pd.DataFrame, metric: str) -> alt.LayerChart:
+    """A metric over time per model: line with CI band; failed verdicts as red points."""
+    base = alt.Chart(df).encode(
+        x=alt.X("created:T", title="run created (UTC)"),
+        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None, labelLimit=400)),
+    )
+    band = base.mark_area(opacity=0.15).encode(y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q")
+    line = base.mark_line(point=True).encode(
+        y="value:Q",
+        tooltip=[
+            "run_id:N",
+            "model:N",
+            "prompt:N",
+            "split:N",
+            alt.Tooltip("value:Q", format=".3f"),
+            alt.Tooltip("created:T", format="%Y-%m-%d %H:%M"),
+        ],
+    )
+    layers: list[Any] = [band, line]
+    failed = df[df["failed"] != ""]
+    if len(failed):
+        layers.append(
+            alt.Chart(failed)
+            .mark_point(color="#d32f2f", filled=True, size=160, shape="diamond")
+            .encode(x="created:T", y="value:Q", tooltip=["run_id:N", "model:N", "failed:N"])
+        )
+    return alt.layer(*layers).properties(height=360)

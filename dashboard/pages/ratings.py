@@ -1,0 +1,188 @@
+"""Ratings: results of blinded human rating campaigns (admin only: the campaign's admin token is
+asked for before anything about the runs is shown). Win rates per pair with bootstrap CIs,
+Bradley-Terry strengths, inter-rater agreement (Krippendorff's alpha), each rater's gold accuracy
+and judge-vs-human agreement; see harness/ratings.py for the definitions. This page reads only."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import components as c
+from harness.errors import InputError
+from harness.ratings import SCALES, CampaignResults, campaign_results, count_ratings, list_campaigns
+
+st.title("Human ratings")
+store = c.get_store()
+if store is None:
+    st.stop()
+assert store is not None
+if not store.has_table("rating_campaigns") or not (camps := list_campaigns(store)):
+    c.empty(
+        "No rating campaigns yet.",
+        "Create one from two or more runs of one suite (`tunebench rate create --runs RUN_A RUN_B`), hand the "
+        "rater token to raters (`tunebench rate serve CAMPAIGN`), then enter the admin token here.",
+    )
+    st.stop()
+
+overview = pd.DataFrame(
+    [
+        {
+            "campaign": x.id,
+            "created": x.created_at,
+            "suite": f"{x.suite}@{x.suite_version}",
+            "split": x.split,
+            "runs": len(x.runs),
+            "items": x.n_items,
+            "gold": x.n_gold,
+            "ratings": count_ratings(store, x.id),
+        }
+        for x in camps
+    ]
+)
+st.dataframe(overview, hide_index=True)
+
+cols = st.columns([2, 3, 1])
+cid = cols[0].selectbox("campaign", [x.id for x in camps], key="ratings_campaign")
+token = cols[1].text_input("admin token", type="password", key="ratings_admin_token")
+n_boot = cols[2].number_input("bootstrap", min_value=100, max_value=10000, value=1000, step=100, key="ratings_boot")
+opts = st.columns(2)
+threshold = opts[0].slider("flag raters below gold accuracy", 0.0, 1.0, 0.8, 0.05, key="ratings_gold")
+exclude = opts[1].checkbox("leave flagged raters out of the statistics", key="ratings_exclude")
+if not token:
+    st.info("Enter the campaign's admin token (printed by `tunebench rate create`) to see its results.")
+    st.stop()
+
+
+@st.cache_data(show_spinner="bootstrapping...", max_entries=8, ttl=30)
+def _results(url: str, cid: str, token: str, n_boot: int, threshold: float, exclude: bool, n: int) -> dict:
+    # n (the campaign's rating count) is part of the cache key: new ratings recompute
+    res = campaign_results(store, cid, token, n_boot=n_boot, gold_threshold=threshold, exclude_flagged=exclude)
+    return res.model_dump()
+
+
+try:
+    res = CampaignResults.model_validate(
+        _results(store.url, cid, token, int(n_boot), float(threshold), bool(exclude), count_ratings(store, cid))
+    )
+except InputError as e:
+    st.error(str(e.args[0]))
+    st.stop()
+
+tags = {r: chr(ord("A") + i) for i, r in enumerate(res.runs)}
+st.caption(
+    f"{res.suite} · split {res.split} · {res.n_items} items + {res.n_gold_items} gold · {res.n_ratings} ratings by "
+    f"{len(res.raters)} rater(s) · {res.n_boot} bootstrap resamples over items"
+)
+st.dataframe(
+    pd.DataFrame([{"run": tags[r], "id": r, "model [prompt]": lab} for r, lab in res.runs.items()]), hide_index=True
+)
+
+st.subheader("Win rates")
+st.caption("win rate of X against Y = (X wins + ties/2) / (X wins + Y wins + ties); 'both bad' is reported separately")
+if res.n_ratings == 0:
+    c.empty("No ratings yet.", "Results appear as raters submit items.")
+    st.stop()
+wr = pd.DataFrame(
+    [
+        {
+            "pair": f"{tags[p.run_a]} vs {tags[p.run_b]}",
+            "X win rate": p.win_rate_a,
+            "ci_low": p.ci_low,
+            "ci_high": p.ci_high,
+            "X / Y / tie": f"{p.a_wins} / {p.b_wins} / {p.ties}",
+            "both bad": p.both_bad,
+            "both bad share": p.both_bad_rate,
+            "items": p.n_items,
+        }
+        for p in res.pairs
+    ]
+)
+num = st.column_config.NumberColumn
+st.dataframe(
+    wr,
+    hide_index=True,
+    column_config={k: num(format="%.3f") for k in ("X win rate", "ci_low", "ci_high", "both bad share")},
+)
+chart = wr.rename(columns={"pair": "metric", "X win rate": "value"}).assign(n=wr["items"])
+if chart["value"].notna().any():
+    st.altair_chart(c.ci_chart(chart, x_title="win rate of X (95% CI)"), use_container_width=True)
+
+st.subheader("Bradley-Terry strengths")
+st.caption("log strength, mean 0, with 95% bootstrap CIs; 'win vs avg' = expected win rate against a run of average strength")
+bt = pd.DataFrame(
+    [
+        {
+            "run": f"{tags[s.run]}  {s.label}",
+            "log strength": s.log_strength,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+            "win vs avg": s.win_vs_average,
+            **{k: s.scales.get(k) for k in SCALES},
+        }
+        for s in res.strengths
+    ]
+)
+st.dataframe(
+    bt,
+    hide_index=True,
+    column_config={
+        **{k: num(format="%+.3f") for k in ("log strength", "ci_low", "ci_high")},
+        "win vs avg": num(format="%.3f"),
+        **{k: num(format="%.2f", help=f"mean {k} (1-5)") for k in SCALES},
+    },
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Inter-rater agreement")
+    st.caption("Krippendorff's alpha on items rated by two or more raters")
+    st.dataframe(
+        pd.DataFrame([{"measure": a.name, "level": a.level, "alpha": a.alpha, "units": a.n_units} for a in res.agreement]),
+        hide_index=True,
+        column_config={"alpha": num(format="%.3f")},
+    )
+with right:
+    st.subheader("Raters")
+    st.caption(f"gold accuracy below {res.gold_threshold:g} is flagged")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "rater": r.rater,
+                    "ratings": r.n_ratings,
+                    "gold": f"{r.gold_correct}/{r.n_gold}",
+                    "gold accuracy": r.gold_accuracy,
+                    "flag": "LOW" if r.flagged else "",
+                }
+                for r in res.raters
+            ]
+        ),
+        hide_index=True,
+        column_config={"gold accuracy": num(format="%.2f")},
+    )
+    if res.excluded_raters:
+        st.warning("left out of the statistics: " + ", ".join(res.excluded_raters))
+
+st.subheader("Judge against humans")
+if res.judge:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "pair": f"{tags[j.run_a]} vs {tags[j.run_b]}",
+                    "judgment": j.judgment,
+                    "n": j.n,
+                    "agreement": j.agreement,
+                    "kappa": j.kappa,
+                }
+                for j in res.judge
+            ]
+        ),
+        hide_index=True,
+        column_config={"agreement": num(format="%.3f"), "kappa": num(format="%.3f")},
+    )
+else:
+    st.caption("No stored pairwise judgment of these runs (`tunebench judge RUN_A RUN_B`).")
+for note in res.notes:
+    st.caption(f"note: {note}")

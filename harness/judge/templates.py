@@ -1,0 +1,131 @@
+"""Versioned judge prompt templates.
+
+A template is a text file whose first line is a header naming it:
+
+    # judge-template id=pairwise version=1
+    [system]
+    ...the system message...
+    [user]
+    ...the user message, with $placeholders...
+
+Built-in templates live in `harness/judge_templates/ID-vVERSION.txt` and are referred to as
+"ID-vVERSION" (e.g. "rubric-v1"); a path to a file of the same shape works too. The id, version and
+sha256 of the file's text are part of every judgment's identity and cache key, so an edited template
+never reuses an old verdict (a released template is never edited: copy it to the next version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..errors import InputError
+
+HEADER_RE = re.compile(r"^#\s*judge-template\s+id=(?P<id>[A-Za-z0-9_.-]+)\s+version=(?P<version>\d+)\s*$")
+REF_RE = re.compile(r"^(?P<id>[A-Za-z0-9_.-]+?)-v(?P<version>\d+)$")
+SECTION_RE = re.compile(r"^\[(system|user)\]\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class JudgeTemplate:
+    id: str
+    version: int
+    system: str
+    user: str
+    sha256: str
+    source: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}-v{self.version}"
+
+    @property
+    def identity(self) -> dict[str, object]:
+        return {"id": self.id, "version": self.version, "sha256": self.sha256}
+
+    def placeholders(self) -> set[str]:
+        names: set[str] = set()
+        for part in (self.system, self.user):
+            for m in string.Template.pattern.finditer(part):
+                name = m.group("named") or m.group("braced")
+                if name:
+                    names.add(name)
+        return names
+
+    def render(self, **values: str) -> list[dict[str, str]]:
+        """Chat messages (system, user) with every placeholder filled; a missing value is a KeyError."""
+        missing = self.placeholders() - set(values)
+        if missing:
+            raise KeyError(f"template {self.ref} needs value(s) for {', '.join(sorted(missing))}")
+        messages = []
+        if self.system.strip():
+            messages.append({"role": "system", "content": string.Template(self.system).substitute(values)})
+        messages.append({"role": "user", "content": string.Template(self.user).substitute(values)})
+        return messages
+
+
+def parse_template(text: str, source: str = "") -> JudgeTemplate:
+    lines = text.splitlines()
+    header = HEADER_RE.match(lines[0].strip()) if lines else None
+    if header is None:
+        raise InputError(
+            f"judge template {source or '<text>'}: the first line must be '# judge-template id=ID version=N'"
+        )
+    body = "\n".join(lines[1:])
+    parts = SECTION_RE.split(body)
+    # parts: [preamble, name1, text1, name2, text2, ...]
+    sections: dict[str, str] = {}
+    for name, chunk in zip(parts[1::2], parts[2::2], strict=True):
+        if name in sections:
+            raise InputError(f"judge template {source or '<text>'}: section [{name}] appears twice")
+        sections[name] = chunk.strip("\n")
+    if "user" not in sections:
+        raise InputError(f"judge template {source or '<text>'}: no [user] section")
+    tmpl = JudgeTemplate(
+        id=header["id"],
+        version=int(header["version"]),
+        system=sections.get("system", ""),
+        user=sections["user"],
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        source=source,
+    )
+    try:
+        tmpl.placeholders()
+        for part in (tmpl.system, tmpl.user):
+            string.Template(part).safe_substitute({})
+    except ValueError as e:
+        raise InputError(f"judge template {source or '<text>'}: bad placeholder: {e}") from e
+    return tmpl
+
+
+def builtin_templates() -> list[str]:
+    folder = resources.files("harness.judge_templates")
+    return sorted(p.name[: -len(".txt")] for p in folder.iterdir() if p.name.endswith(".txt"))
+
+
+def load_template(ref: str) -> JudgeTemplate:
+    """A built-in template by "ID-vVERSION", or a template file by path."""
+    path = Path(ref)
+    if ref.endswith(".txt") and path.exists():
+        return parse_template(path.read_text(encoding="utf-8"), source=str(path))
+    m = REF_RE.match(ref)
+    known = builtin_templates()
+    if m is None or ref not in known:
+        import difflib
+
+        close = difflib.get_close_matches(ref, known, n=1)
+        raise InputError(
+            f"unknown judge template {ref!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            hint=f"built-in templates: {', '.join(known)}; or give a path to a .txt template file",
+        )
+    text = resources.files("harness.judge_templates").joinpath(f"{ref}.txt").read_text(encoding="utf-8")
+    tmpl = parse_template(text, source=f"harness/judge_templates/{ref}.txt")
+    if tmpl.id != m["id"] or tmpl.version != int(m["version"]):
+        raise InputError(
+            f"judge template {ref}: its header says {tmpl.ref}; the file name and header must agree"
+        )
+    return tmpl
