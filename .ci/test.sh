@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup.sh dev
+# Debian's Chromium for the real-browser tests (Playwright drives it; never `playwright install`)
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # one converted embedded model shared by every test workspace
 export TUNEBENCH_MODELS="${TUNEBENCH_MODELS:-$PWD/.tunebench/models}"

@@ -40,7 +40,7 @@ def get_store() -> Store | None:
         path = data.sqlite_path(url)
         st.info(
             "No tunebench store here yet"
-            + (f" (looked for `{md_escape(path)}`)" if path else "")
+            + (f" (looked for {md_escape(path)})" if path else "")
             + ". Run an evaluation first, e.g. `tunebench run ticket-triage --model default --limit 20`, "
             "then reload this page."
         )
@@ -60,6 +60,17 @@ def model_text(label: str, text: str | None, *, height: int | None = None) -> No
         st.text("(empty)")
     else:
         st.code(text, language=None, wrap_lines=True, height=height if height else "content")
+
+
+def facts(items: dict[str, Any]) -> None:
+    """A two-column table of labels and values (values shown as plain text)."""
+    rows = [(k, "-" if v is None or v == "" else str(v)) for k, v in items.items()]
+    st.dataframe(pd.DataFrame(rows, columns=["", "value"]), hide_index=True, width="stretch")
+
+
+def short(label: str, limit: int = 48) -> str:
+    """A long label (a model spec with a path) cut from the left: its end says the most."""
+    return label if len(label) <= limit else "…" + label[-(limit - 1) :]
 
 
 def fmt(x: Any, digits: int = 3) -> str:
@@ -103,7 +114,7 @@ def ci_chart(df: pd.DataFrame, *, x_title: str = "value") -> alt.Chart:
     return (bars + pts).properties(height=max(60, 30 * len(order)))
 
 
-def forest_plot(df: pd.DataFrame) -> alt.LayerChart:
+def forest_plot(df: pd.DataFrame) -> Any:
     """Per-metric delta (B - A) with its CI, a zero line, and colour by what the CI says.
 
     Columns: metric, delta, ci_low, ci_high, and optionally `candidate` (several candidates against
@@ -155,30 +166,38 @@ def forest_plot(df: pd.DataFrame) -> alt.LayerChart:
     return alt.layer(zero, bars, pts).properties(height=max(60, 30 * rows))
 
 
-def loss_chart(curves: pd.DataFrame) -> alt.Chart:
-    """Training loss by step (solid) and validation loss (dashed), one colour per training run."""
+def loss_chart(curves: pd.DataFrame, x_title: str) -> alt.Chart:
+    """One loss curve per training run (columns run, x, loss), one colour each."""
     return (
         alt.Chart(curves)
         .mark_line(point=True)
         .encode(
-            x=alt.X("x:Q", title="step (train) / logged point (eval)"),
-            y=alt.Y("loss:Q", title="loss"),
-            color=alt.Color("run:N", legend=alt.Legend(orient="bottom", title=None)),
-            strokeDash=alt.StrokeDash("curve:N", legend=alt.Legend(orient="bottom", title=None)),
-            tooltip=["run:N", "curve:N", "x:Q", alt.Tooltip("loss:Q", format=".4f")],
+            x=alt.X("x:Q", title=x_title),
+            y=alt.Y("loss:Q", title="loss", scale=alt.Scale(zero=False)),
+            color=alt.Color(
+                "run:N", scale=alt.Scale(scheme="category10"), legend=alt.Legend(orient="bottom", title=None)
+            ),
+            tooltip=["run:N", "x:Q", alt.Tooltip("loss:Q", format=".4f")],
         )
-        .properties(height=320)
+        .properties(height=280)
     )
 
 
-def trend_chart(df: pd.DataFrame, metric: str) -> alt.LayerChart:
-    """A metric over time per model: line with CI band; failed verdicts as red points."""
+def trend_chart(df: pd.DataFrame, metric: str) -> Any:
+    """A metric over time per model (column `series`): points joined by lines, each with its 95% CI
+    as a vertical bar; runs with a failed verdict as red diamonds."""
     base = alt.Chart(df).encode(
         x=alt.X("created:T", title="run created (UTC)"),
-        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None, labelLimit=400)),
+        color=alt.Color(
+            "series:N",
+            scale=alt.Scale(scheme="category10"),
+            legend=alt.Legend(orient="bottom", title=None, labelLimit=420, columns=2),
+        ),
     )
-    band = base.mark_area(opacity=0.15).encode(y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q")
-    line = base.mark_line(point=True).encode(
+    band = base.mark_rule(strokeWidth=2, opacity=0.45).encode(
+        y=alt.Y("ci_low:Q", title=metric), y2="ci_high:Q"
+    )
+    line = base.mark_line(point=alt.OverlayMarkDef(size=70, filled=True)).encode(
         y="value:Q",
         tooltip=[
             "run_id:N",

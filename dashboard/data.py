@@ -382,11 +382,11 @@ def paired_samples(store: Store, run_a: str, run_b: str, name: str) -> pd.DataFr
                 select(samples.c.sample_id, samples.c.idx).where(samples.c.run_id == run_a)
             )
         }
-    rows = [
-        (sid, float(va[sid]), float(vb[sid]), float(vb[sid]) - float(va[sid]), order.get(sid, 0))
-        for sid in va
-        if va[sid] is not None and vb.get(sid) is not None
-    ]
+    rows = []
+    for sid, x in va.items():
+        y = vb.get(sid)
+        if x is not None and y is not None:
+            rows.append((sid, float(x), float(y), float(y) - float(x), order.get(sid, 0)))
     df = pd.DataFrame(rows, columns=["sample_id", "A", "B", "delta", "_idx"])
     return df.sort_values(["delta", "_idx"], kind="stable").drop(columns="_idx").reset_index(drop=True)
 
@@ -600,7 +600,7 @@ RELIABILITY_FIELDS = [
         "length correlation",
         "correlation of verdicts with the answers' length difference",
     ),
-    ("kappa", "agreement with humans (kappa)", "Cohen's kappa against human ratings"),
+    ("kappa", "human agreement (kappa)", "Cohen's kappa of the judge against human ratings"),
     ("first_position_rate", "first-position rate", "share of wins going to the answer shown first"),
 ]
 

@@ -9,8 +9,11 @@ the first unrated item.
 Blinding: this app only ever holds a `BlindItem` (opaque item token, input, the two output texts).
 Run ids, model names and adapter paths stay in the store; widget keys use the opaque item token;
 no query parameters are used; texts are shown with st.code (never as Markdown or HTML).
-`st.navigation` with a single hidden page keeps Streamlit from offering the pages/ folder next to
-this file (the main dashboard's pages) to raters.
+The main dashboard's pages/ folder sits next to this file, and Streamlit serves a pages/ folder
+beside the main script on its own (legacy multipage mode) until the script has run once: so
+`tunebench rate serve` never runs this file as the main script but a one-line launcher in an empty
+temporary folder (`from dashboard.rate_app import main; main()`). `st.navigation` with a single
+hidden page is a second fence: once the app runs, no other page exists.
 
 Environment: TUNEBENCH_STORE (store URL; default: the workspace store) and TUNEBENCH_RATE_CAMPAIGN
 (the campaign this app serves; without it a token opens whichever campaign it belongs to).
@@ -77,7 +80,9 @@ def _rating_view(store: Store) -> None:
         top[0].title("All done")
         if flash:
             st.caption(flash)
-        st.success(f"Thank you, {rater}. You rated {p.done} item(s); nothing is left for you in this campaign.")
+        st.success(
+            f"Thank you, {rater}. You rated {p.done} item(s); nothing is left for you in this campaign."
+        )
         return
     top[0].title("Which answer is better?")
     st.caption(f"Rater: {rater} · item {item.position} · {item.remaining} left (this one included)")
@@ -126,7 +131,9 @@ def _rating_view(store: Store) -> None:
             st.error("Please answer: " + ", ".join(missing))
             return
         try:
-            new = save_rating(store, cid, token, rater, item.token, choice, scores, state.get(f"comment-{item.token}", ""))
+            new = save_rating(
+                store, cid, token, rater, item.token, choice, scores, state.get(f"comment-{item.token}", "")
+            )
         except InputError as e:
             st.error(str(e.args[0]))
             return
@@ -142,5 +149,10 @@ def _page() -> None:
         _login_view(store)
 
 
-st.set_page_config(page_title="Rate answers", layout="wide", initial_sidebar_state="collapsed")
-st.navigation([st.Page(_page, title="Rate answers", default=True)], position="hidden").run()
+def main() -> None:
+    st.set_page_config(page_title="Rate answers", layout="wide", initial_sidebar_state="collapsed")
+    st.navigation([st.Page(_page, title="Rate answers", default=True)], position="hidden").run()
+
+
+if __name__ == "__main__":  # `streamlit run` (and AppTest) run this file as __main__
+    main()

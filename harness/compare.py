@@ -27,7 +27,13 @@ and n:
 The largest per-sample regressions and improvements are ranked by the suite's primary metric when
 both runs have it (for a corpus-level primary metric, its scorer's per-sample values), else by the
 first binary per-sample metric. Texts are fetched by streaming the stored results for the selected
-samples only. Serving cost compares `RunRecord.usage`. The comparison is stored as a record of kind
+samples only. Serving cost compares `RunRecord.usage`.
+
+Scale: per-sample values are read as columns (`Store.score_values`: no details, data or completions),
+and every group of statistics kept on the same samples (the mean-type deltas, a corpus scorer's
+per-sample counts from its `resample_stats`) is resampled in one vectorized pass
+(`stats.resample_sums`, the same resamples as `stats.paired_bootstrap_ci`), so two runs of 100,000
+samples compare in seconds (tests/benchmarks/bench_scale.py). The comparison is stored as a record of kind
 "comparison" with ref "A..B".
 """
 
@@ -284,17 +290,6 @@ def _scorer_for(metric: str, scorers: Sequence[BaseScorer]) -> BaseScorer | None
     return None
 
 
-def _mine(row: dict[str, Score], prefix: str) -> list[Score]:
-    return [s for name, s in row.items() if name == prefix or name.startswith(prefix + ".")]
-
-
-def _value(row: dict[str, Score] | None, name: str) -> float | None:
-    if row is None:
-        return None
-    s = row.get(name)
-    return None if s is None or s.value is None else float(s.value)
-
-
 # --------------------------------------------------------------------------- main entry
 
 
@@ -341,9 +336,11 @@ def compare_runs(
     if resolved is not None:
         scorers = [build_scorer(s, where=f"suite {resolved.name}") for s in resolved.scorers]
     ids = store.sample_ids(a.id)
-    tab_a = store.score_table(a.id)
-    tab_b = store.score_table(b.id)
-    score_names = list(dict.fromkeys(n for sid in ids for n in tab_a.get(sid, {})))
+    # per-sample values as columns aligned with A's sample order (one light query per run); the
+    # Score rows with their data are read only for corpus-level scorers
+    cols_a = store.score_values(a.id, ids)
+    cols_b = store.score_values(b.id, ids)
+    score_names = _names_in_order(cols_a)
     score_name_set = set(score_names)
 
     common = [m for m in a.metrics if m in b.metrics]
@@ -352,23 +349,44 @@ def compare_runs(
     if only:
         notes.append("not compared, reported by one run only: " + ", ".join(only))
 
-    corpus_cache: dict[str, dict[bytes, tuple[dict[str, float], dict[str, float]]]] = {}
-    deltas: list[MetricDelta] = []
+    corpus_cache: dict[str, Any] = {}
+    plan: list[tuple[str, str, BaseScorer | None]] = []
     for name in common:
         sc = _scorer_for(name, scorers) if scorers else None
         if sc is not None and sc.corpus_level:
-            deltas.append(_corpus_delta(name, sc, ids, tab_a, tab_b, n_boot, seed, alpha, corpus_cache))
-        elif name in score_name_set and (sc is not None or _is_mean_metric(name, a, ids, tab_a)):
-            deltas.append(_sample_delta(name, ids, tab_a, tab_b, n_boot, seed, alpha))
+            plan.append((name, "corpus", sc))
+        elif name in score_name_set and (sc is not None or _is_mean_metric(name, a, cols_a)):
+            plan.append((name, "sample", sc))
+        else:
+            plan.append((name, "stored", sc))
+    # every block of per-sample statistics kept on the same samples (mean-type deltas, a corpus
+    # scorer's counts) is resampled in one vectorized pass: same resamples, drawn once
+    resampler = _Resampler(n_boot, seed)
+    for _name, kind, sc in plan:
+        if kind == "corpus" and sc is not None and sc.name not in corpus_cache:
+            corpus_cache[sc.name] = _prepare_corpus(sc, store, a.id, b.id, ids, resampler)
+    sample_deltas = _sample_deltas(
+        [name for name, kind, _ in plan if kind == "sample"], cols_a, cols_b, len(ids), alpha, resampler
+    )
+    deltas: list[MetricDelta] = []
+    for name, kind, sc in plan:
+        if kind == "corpus":
+            assert sc is not None
+            deltas.append(
+                _corpus_delta(
+                    name, sc, store, a.id, b.id, ids, cols_a, cols_b, n_boot, seed, alpha, corpus_cache
+                )
+            )
+        elif kind == "sample":
+            deltas.append(sample_deltas[name])
         else:
             deltas.append(
                 _stored_delta(
                     name,
                     a,
                     b,
-                    ids,
-                    tab_a,
-                    tab_b,
+                    cols_a,
+                    cols_b,
                     name in score_name_set or _prefix(name) in score_name_set,
                     why_not,
                 )
@@ -380,7 +398,7 @@ def compare_runs(
     regressions: list[SampleDiff] = []
     improvements: list[SampleDiff] = []
     if rank_metric is not None and top_k > 0:
-        regressions, improvements = _top_diffs(store, a.id, b.id, ids, tab_a, tab_b, rank_metric, top_k)
+        regressions, improvements = _top_diffs(store, a.id, b.id, ids, cols_a, cols_b, rank_metric, top_k)
 
     cost, cost_summary = _cost(a.usage, b.usage)
     cmp = Comparison(
@@ -418,100 +436,202 @@ def _prefix(name: str) -> str:
     return name.split(".", 1)[0]
 
 
-def _is_mean_metric(name: str, rec: RunRecord, ids: Sequence[str], tab: dict[str, dict[str, Score]]) -> bool:
+Cols = dict[str, NDArray[np.float64]]
+"""score name -> per-sample values aligned with A's sample order; NaN where missing or None."""
+
+
+def _names_in_order(cols: Cols) -> list[str]:
+    """Score names ordered by the first sample that has a value (then by first appearance)."""
+    n_first = {
+        name: (int(np.argmax(~np.isnan(c))) if (~np.isnan(c)).any() else len(c), k)
+        for k, (name, c) in enumerate(cols.items())
+    }
+    return sorted(cols, key=lambda name: n_first[name])
+
+
+def _is_mean_metric(name: str, rec: RunRecord, cols: Cols) -> bool:
     """Without the suite: a metric named like a per-sample Score is mean-type when the run's stored
     value is the mean of those Scores (corpus perplexity, for one, is not)."""
-    vals = [v for sid in ids if (v := _value(tab.get(sid), name)) is not None]
+    col = cols.get(name)
+    vals = col[~np.isnan(col)] if col is not None else np.empty(0)
     stored = rec.metrics[name].value
-    if not vals or stored is None:
-        return stored is None and not vals
-    return abs(sum(vals) / len(vals) - stored) <= 1e-9 * max(1.0, abs(stored))
+    if not vals.size or stored is None:
+        return stored is None and not vals.size
+    return abs(float(vals.mean()) - stored) <= 1e-9 * max(1.0, abs(stored))
 
 
-def _paired_values(
-    name: str, ids: Sequence[str], tab_a: dict[str, dict[str, Score]], tab_b: dict[str, dict[str, Score]]
-) -> tuple[list[str], list[float], list[float]]:
-    kept, va, vb = [], [], []
-    for sid in ids:
-        x, y = _value(tab_a.get(sid), name), _value(tab_b.get(sid), name)
-        if x is None or y is None:
+def _pair(
+    name: str, cols_a: Cols, cols_b: Cols, n: int
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64]]:
+    """(kept mask, A values, B values) of the samples with a value on both sides."""
+    nan = np.full(n, np.nan)
+    x, y = cols_a.get(name, nan), cols_b.get(name, nan)
+    kept = ~(np.isnan(x) | np.isnan(y))
+    return kept, x[kept], y[kept]
+
+
+def _summary(
+    point: float, boot: NDArray[np.float64], n: int, alpha: float
+) -> tuple[float, float, float | None]:
+    """(low, high, bootstrap p) of a paired statistic's resampled deltas (see the module doc)."""
+    if n < 2:
+        return point, point, None
+    _, lo, hi = stats.percentile_interval(point, boot, alpha)
+    k_le = int(np.count_nonzero(boot <= 0.0))
+    k_ge = int(np.count_nonzero(boot >= 0.0))
+    return lo, hi, min(1.0, 2.0 * (min(k_le, k_ge) + 1) / (boot.size + 1))
+
+
+class _Resampler:
+    """Blocks of per-sample statistics (``(n, k)`` arrays), grouped by the samples they keep;
+    `run` resamples each group once with stats.resample_sums (the resamples every bootstrap in
+    harness.stats draws for that n and seed) and hands each block its ``(n_boot, k)`` sums."""
+
+    def __init__(self, n_boot: int, seed: int):
+        self.n_boot, self.seed = n_boot, seed
+        self.groups: dict[bytes, list[tuple[str, NDArray[np.float64]]]] = {}
+        self.sums: dict[str, NDArray[np.float64]] = {}
+
+    def add(self, kept: NDArray[np.bool_], tag: str, x: NDArray[np.float64]) -> None:
+        key = np.packbits(kept).tobytes() + int(kept.size).to_bytes(8, "little")
+        self.groups.setdefault(key, []).append((tag, np.asarray(x, dtype=np.float64).reshape(len(x), -1)))
+
+    def get(self, tag: str) -> NDArray[np.float64]:
+        if not self.sums and self.groups:
+            for blocks in self.groups.values():
+                n = blocks[0][1].shape[0]
+                widths = [x.shape[1] for _, x in blocks]
+                if n < 2:
+                    sums = np.empty((0, sum(widths)))
+                else:
+                    sums = stats.resample_sums(
+                        np.hstack([x for _, x in blocks]), n_boot=self.n_boot, seed=self.seed
+                    )
+                at = 0
+                for (t, _), w in zip(blocks, widths, strict=True):
+                    self.sums[t] = sums[:, at : at + w]
+                    at += w
+        return self.sums[tag]
+
+
+def _sample_deltas(
+    names: Sequence[str], cols_a: Cols, cols_b: Cols, n_ids: int, alpha: float, resampler: _Resampler
+) -> dict[str, MetricDelta]:
+    """Mean-type metrics: the paired bootstrap of the mean delta (stats.paired_bootstrap_ci's
+    resamples), vectorized through `resampler`."""
+    out: dict[str, MetricDelta] = {}
+    todo: list[tuple[str, NDArray[np.float64], NDArray[np.float64]]] = []
+    for name in names:
+        kept, x, y = _pair(name, cols_a, cols_b, n_ids)
+        n = int(kept.sum())
+        if n == 0:
+            dropped = n_ids - n
+            note = f"{dropped} sample(s) without a value on A or B dropped" if dropped else ""
+            out[name] = MetricDelta(
+                name=name,
+                kind="sample",
+                a=None,
+                b=None,
+                delta=None,
+                n=0,
+                note=note or "no sample has a value on both A and B",
+            )
             continue
-        kept.append(sid)
-        va.append(x)
-        vb.append(y)
-    return kept, va, vb
-
-
-def _sample_delta(
-    name: str,
-    ids: Sequence[str],
-    tab_a: dict[str, dict[str, Score]],
-    tab_b: dict[str, dict[str, Score]],
-    n_boot: int,
-    seed: int,
-    alpha: float,
-) -> MetricDelta:
-    _, va, vb = _paired_values(name, ids, tab_a, tab_b)
-    n = len(va)
-    dropped = len(ids) - n
-    note = f"{dropped} sample(s) without a value on A or B dropped" if dropped else ""
-    if n == 0:
-        return MetricDelta(
+        resampler.add(kept, f"sample:{name}", y - x)
+        todo.append((name, x, y))
+    for name, x, y in todo:
+        n = x.size
+        dropped = n_ids - n
+        d = y - x
+        boot = resampler.get(f"sample:{name}")[:, 0] / n
+        delta = float(d.mean())
+        lo, hi, p = _summary(delta, boot, n, alpha)
+        binary = stats.is_binary(x) and stats.is_binary(y)
+        method: PMethod | None = "bootstrap" if p is not None else None
+        if binary:
+            p, method = stats.mcnemar_exact(x, y)["p_value"], "mcnemar"
+        w, t, lo_count = stats.win_tie_loss(x, y)
+        out[name] = MetricDelta(
             name=name,
             kind="sample",
-            a=None,
-            b=None,
-            delta=None,
-            n=0,
-            note=note or "no sample has a value on both A and B",
+            a=float(x.mean()),
+            b=float(y.mean()),
+            delta=delta,
+            ci_low=_finite(lo),
+            ci_high=_finite(hi),
+            p_value=p,
+            p_method=method,
+            wins=w,
+            ties=t,
+            losses=lo_count,
+            n=n,
+            binary=binary,
+            note=f"{dropped} sample(s) without a value on A or B dropped" if dropped else "",
         )
-    x = np.asarray(va, dtype=np.float64)
-    y = np.asarray(vb, dtype=np.float64)
-    d = y - x
-    delta, lo, hi, p = _bootstrap(n, lambda idx: float(d[idx].mean()), n_boot, seed, alpha)
-    binary = stats.is_binary(x) and stats.is_binary(y)
-    method: PMethod | None = "bootstrap" if p is not None else None
-    if binary:
-        p, method = stats.mcnemar_exact(x, y)["p_value"], "mcnemar"
-    w, t, lo_count = stats.win_tie_loss(x, y)
-    return MetricDelta(
-        name=name,
-        kind="sample",
-        a=float(x.mean()),
-        b=float(y.mean()),
-        delta=delta,
-        ci_low=_finite(lo),
-        ci_high=_finite(hi),
-        p_value=p,
-        p_method=method,
-        wins=w,
-        ties=t,
-        losses=lo_count,
-        n=n,
-        binary=binary,
-        note=note,
-    )
+    return out
+
+
+def _prepare_corpus(
+    sc: BaseScorer, store: Store, run_a: str, run_b: str, ids: Sequence[str], resampler: _Resampler
+) -> dict[str, Any]:
+    """A corpus-level scorer's paired rows; when the scorer's metrics are functions of summed
+    per-sample counts (`resample_stats`), its counts are registered with the resampler."""
+    memo: dict[str, Any] = {"rows": _corpus_rows(sc, store, run_a, run_b, ids)}
+    kept, rows_a, rows_b = memo["rows"]
+    vec = getattr(sc, "resample_stats", None)
+    if callable(vec) and rows_a:
+        xa, xb = np.asarray(vec(rows_a)), np.asarray(vec(rows_b))
+        from_sums = sc.metrics_from_sums  # type: ignore[attr-defined]
+        memo["full"] = (
+            {m: float(v) for m, v in from_sums(xa.sum(axis=0)).items()},
+            {m: float(v) for m, v in from_sums(xb.sum(axis=0)).items()},
+        )
+        mask = np.zeros(len(ids), dtype=bool)
+        mask[np.asarray(kept, dtype=np.intp)] = True
+        resampler.add(mask, f"corpus:{sc.name}", np.hstack([xa, xb]))
+        memo["k"] = xa.shape[1]
+        memo["resampler"] = resampler
+    return memo
+
+
+def _corpus_rows(
+    sc: BaseScorer, store: Store, run_a: str, run_b: str, ids: Sequence[str]
+) -> tuple[list[int], list[list[Any]], list[list[Any]]]:
+    """The scorer's score rows (Store.ScoreRow) of the samples both runs scored with no None value."""
+    tab_a = store.score_rows(run_a, [sc.name])
+    tab_b = store.score_rows(run_b, [sc.name])
+    kept: list[int] = []
+    rows_a: list[list[Any]] = []
+    rows_b: list[list[Any]] = []
+    none: list[Any] = []
+    for i, sid in enumerate(ids):
+        ma, mb = tab_a.get(sid, none), tab_b.get(sid, none)
+        if not ma or not mb or any(s.value is None for s in ma) or any(s.value is None for s in mb):
+            continue
+        kept.append(i)
+        rows_a.append(ma)
+        rows_b.append(mb)
+    return kept, rows_a, rows_b
 
 
 def _corpus_delta(
     name: str,
     sc: BaseScorer,
+    store: Store,
+    run_a: str,
+    run_b: str,
     ids: Sequence[str],
-    tab_a: dict[str, dict[str, Score]],
-    tab_b: dict[str, dict[str, Score]],
+    cols_a: Cols,
+    cols_b: Cols,
     n_boot: int,
     seed: int,
     alpha: float,
-    cache: dict[str, dict[bytes, tuple[dict[str, float], dict[str, float]]]],
+    cache: dict[str, Any],
 ) -> MetricDelta:
-    rows_a: list[list[Score]] = []
-    rows_b: list[list[Score]] = []
-    for sid in ids:
-        ma, mb = _mine(tab_a.get(sid, {}), sc.name), _mine(tab_b.get(sid, {}), sc.name)
-        if not ma or not mb or any(s.value is None for s in ma + mb):
-            continue
-        rows_a.append(ma)
-        rows_b.append(mb)
+    if sc.name not in cache:  # every metric of this scorer uses the same rows and resamples
+        cache[sc.name] = {"rows": _corpus_rows(sc, store, run_a, run_b, ids)}
+    memo = cache[sc.name]
+    kept, rows_a, rows_b = memo["rows"]
     n = len(rows_a)
     dropped = len(ids) - n
     notes = [f"{dropped} sample(s) without a value on A or B dropped"] if dropped else []
@@ -525,26 +645,51 @@ def _corpus_delta(
             n=0,
             note="; ".join(notes) or "no sample has a value on both A and B",
         )
-    memo = cache.setdefault(sc.name, {})
-
-    def both(idx: NDArray[np.intp]) -> tuple[dict[str, float], dict[str, float]]:
-        # every metric of this scorer is bootstrapped with the same resamples: compute each once
-        key = hashlib.blake2b(np.ascontiguousarray(idx).tobytes(), digest_size=16).digest()
-        if key not in memo:
-            memo[key] = (
-                sc.metrics([s for i in idx for s in rows_a[i]]),
-                sc.metrics([s for i in idx for s in rows_b[i]]),
+    vec = "full" in memo
+    boot_delta: NDArray[np.float64] | None = None
+    if vec:
+        # metrics that are functions of summed per-sample counts: all resamples in one pass
+        full_a, full_b = memo["full"]
+        if n >= 2:
+            if "boot" not in memo:
+                sums, k = memo["resampler"].get(f"corpus:{sc.name}"), memo["k"]
+                from_sums = sc.metrics_from_sums  # type: ignore[attr-defined]
+                memo["boot"] = (from_sums(sums[:, :k]), from_sums(sums[:, k:]))
+            if name in memo["boot"][0]:
+                boot_delta = np.asarray(memo["boot"][1][name] - memo["boot"][0][name], dtype=np.float64)
+    else:
+        if "scores" not in memo:  # scorers without `resample_stats` get pydantic Scores
+            memo["scores"] = tuple(
+                [[Score(**r._asdict()) for r in row] for row in rows] for rows in (rows_a, rows_b)
             )
-        return memo[key]
+        rows_a, rows_b = memo["scores"]
+        per_resample: dict[bytes, tuple[dict[str, float], dict[str, float]]] = memo.setdefault(
+            "per_resample", {}
+        )
 
-    full_a, full_b = both(np.arange(n, dtype=np.intp))
+        def both(idx: NDArray[np.intp]) -> tuple[dict[str, float], dict[str, float]]:
+            # every metric of this scorer is bootstrapped with the same resamples: compute each once
+            key = hashlib.blake2b(np.ascontiguousarray(idx).tobytes(), digest_size=16).digest()
+            if key not in per_resample:
+                per_resample[key] = (
+                    sc.metrics([s for i in idx for s in rows_a[i]]),
+                    sc.metrics([s for i in idx for s in rows_b[i]]),
+                )
+            return per_resample[key]
+
+        full_a, full_b = both(np.arange(n, dtype=np.intp))
     va, vb = full_a.get(name), full_b.get(name)
-    if va is None or vb is None:
+    if (
+        va is None
+        or vb is None
+        or (isinstance(va, float) and math.isnan(va))
+        or (isinstance(vb, float) and math.isnan(vb))
+    ):
         return MetricDelta(
             name=name,
             kind="corpus",
-            a=va,
-            b=vb,
+            a=_finite(va),
+            b=_finite(vb),
             delta=None,
             n=n,
             note="; ".join([*notes, "the scorer gives no value on the paired samples"]),
@@ -553,20 +698,28 @@ def _corpus_delta(
     hi: float | None = None
     p: float | None = None
     try:
-        _, lo, hi, p = _bootstrap(
-            n,
-            lambda idx: float(both(idx)[1].get(name, math.nan)) - float(both(idx)[0].get(name, math.nan)),
-            n_boot,
-            seed,
-            alpha,
-        )
+        if vec:
+            if n < 2:
+                lo = hi = float(vb) - float(va)
+            else:
+                assert boot_delta is not None
+                lo, hi, p = _summary(float(vb) - float(va), boot_delta, n, alpha)
+        else:
+            _, lo, hi, p = _bootstrap(
+                n,
+                lambda idx: float(both(idx)[1].get(name, math.nan)) - float(both(idx)[0].get(name, math.nan)),
+                n_boot,
+                seed,
+                alpha,
+            )
     except ValueError:
         notes.append("no interval: the metric is undefined on some resamples")
     # win/tie/loss on the scorer's per-sample values, when they are numbers
-    pv_a = [v for r in rows_a if (v := _own_value(r, sc.name)) is not None]
-    pv_b = [v for r in rows_b if (v := _own_value(r, sc.name)) is not None]
+    at = np.asarray(kept, dtype=np.intp)
+    nan = np.full(len(ids), np.nan)
+    pv_a, pv_b = cols_a.get(sc.name, nan)[at], cols_b.get(sc.name, nan)[at]
     w = t = loss = None
-    if len(pv_a) == n and len(pv_b) == n:
+    if not (np.isnan(pv_a).any() or np.isnan(pv_b).any()):
         w, t, loss = stats.win_tie_loss(pv_a, pv_b)
         notes.append(f"W/T/L on per-sample {sc.name}")
     return MetricDelta(
@@ -587,18 +740,12 @@ def _corpus_delta(
     )
 
 
-def _own_value(row: Sequence[Score], name: str) -> float | None:
-    s = next((s for s in row if s.name == name), None)
-    return None if s is None or s.value is None else float(s.value)
-
-
 def _stored_delta(
     name: str,
     a: RunRecord,
     b: RunRecord,
-    ids: Sequence[str],
-    tab_a: dict[str, dict[str, Score]],
-    tab_b: dict[str, dict[str, Score]],
+    cols_a: Cols,
+    cols_b: Cols,
     scored: bool,
     why_not: str,
 ) -> MetricDelta:
@@ -611,9 +758,10 @@ def _stored_delta(
             f"with the runs' suite hash ({why_not}); pass the suite folder (--suite PATH)"
         )
         kind: MetricKind = "corpus"
-        pref = name if any(name in tab_a.get(s, {}) for s in ids) else _prefix(name)
-        _, va, vb = _paired_values(pref, ids, tab_a, tab_b)
-        n = len(va)
+        pref = name if name in cols_a else _prefix(name)
+        n_ids = len(next(iter(cols_a.values()))) if cols_a else 0
+        kept, _, _ = _pair(pref, cols_a, cols_b, n_ids)
+        n = int(kept.sum())
     else:
         note = "run-level metric: no per-sample values, no interval"
         kind = "run"
@@ -671,26 +819,32 @@ def _top_diffs(
     run_a: str,
     run_b: str,
     ids: Sequence[str],
-    tab_a: dict[str, dict[str, Score]],
-    tab_b: dict[str, dict[str, Score]],
+    cols_a: Cols,
+    cols_b: Cols,
     metric: str,
     top_k: int,
 ) -> tuple[list[SampleDiff], list[SampleDiff]]:
-    rows: list[tuple[float, int, str, float, float]] = []
-    for i, sid in enumerate(ids):
-        x, y = _value(tab_a.get(sid), metric), _value(tab_b.get(sid), metric)
-        if x is not None and y is not None and y != x:
-            rows.append((y - x, i, sid, x, y))
-    worse = sorted((r for r in rows if r[0] < 0), key=lambda r: (r[0], r[1]))[:top_k]
-    better = sorted((r for r in rows if r[0] > 0), key=lambda r: (-r[0], r[1]))[:top_k]
-    picked = {r[2] for r in worse + better}
+    kept, x, y = _pair(metric, cols_a, cols_b, len(ids))
+    pos = np.flatnonzero(kept)
+    differ = y != x
+    pos, x, y = pos[differ], x[differ], y[differ]
+    d = y - x
+    neg, posd = d < 0, d > 0
+    # worst first (ties: run order), best first (ties: run order)
+    w = np.flatnonzero(neg)[np.lexsort((pos[neg], d[neg]))][:top_k]
+    b = np.flatnonzero(posd)[np.lexsort((pos[posd], -d[posd]))][:top_k]
+    worse = [(float(d[j]), ids[pos[j]], float(x[j]), float(y[j])) for j in w]
+    better = [(float(d[j]), ids[pos[j]], float(x[j]), float(y[j])) for j in b]
+    picked = {r[1] for r in worse + better}
     diffs = {
-        sid: SampleDiff(sample_id=sid, metric=metric, a=x, b=y, delta=d) for d, _, sid, x, y in worse + better
+        sid: SampleDiff(sample_id=sid, metric=metric, a=xa, b=yb, delta=dd)
+        for dd, sid, xa, yb in worse + better
     }
     if picked:
-        _fill(store.iter_results(run_a), picked, diffs, metric, "a")
-        _fill(store.iter_results(run_b), picked, diffs, metric, "b")
-    return [diffs[r[2]] for r in worse], [diffs[r[2]] for r in better]
+        # only the picked samples' texts are read (never every completion of a run)
+        _fill(store.iter_results(run_a, sample_ids=picked), picked, diffs, metric, "a")
+        _fill(store.iter_results(run_b, sample_ids=picked), picked, diffs, metric, "b")
+    return [diffs[r[1]] for r in worse], [diffs[r[1]] for r in better]
 
 
 def _fill(

@@ -221,14 +221,18 @@ def load_gold(path: str | Path) -> list[dict[str, str]]:
         if not isinstance(obj, dict):
             problems.append(Problem(str(p), i, "expected an object"))
             continue
-        bad = [k for k in ("input", "better", "worse") if not isinstance(obj.get(k), str) or not obj[k].strip()]
+        bad = [
+            k for k in ("input", "better", "worse") if not isinstance(obj.get(k), str) or not obj[k].strip()
+        ]
         if bad:
             problems.append(Problem(str(p), i, f"needs non-empty string(s) {', '.join(bad)}"))
             continue
         if obj["better"] == obj["worse"]:
             problems.append(Problem(str(p), i, "better and worse are the same text"))
             continue
-        items.append({"id": str(obj.get("id", f"gold-{i}")), **{k: obj[k] for k in ("input", "better", "worse")}})
+        items.append(
+            {"id": str(obj.get("id", f"gold-{i}")), **{k: obj[k] for k in ("input", "better", "worse")}}
+        )
     if problems:
         raise InputError(
             f"gold file {p} has {len(problems)} bad line(s)",
@@ -268,7 +272,9 @@ def create_campaign(
     if n < 1:
         raise InputError(f"--n must be >= 1, got {n}")
     if not 0.0 < overlap <= 1.0:
-        raise InputError(f"--overlap must be in (0, 1], got {overlap}", hint="1.0: every rater rates every item")
+        raise InputError(
+            f"--overlap must be in (0, 1], got {overlap}", hint="1.0: every rater rates every item"
+        )
     recs = [store.get_run(r) for r in runs]
     ids = [r.id for r in recs]
     dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -379,7 +385,11 @@ def create_campaign(
 
 def _campaign_row(store: Store, campaign_id: str) -> dict[str, Any]:
     with store.engine.connect() as conn:
-        row = conn.execute(select(rating_campaigns).where(rating_campaigns.c.id == campaign_id)).mappings().first()
+        row = (
+            conn.execute(select(rating_campaigns).where(rating_campaigns.c.id == campaign_id))
+            .mappings()
+            .first()
+        )
     if row is None:
         raise InputError(f"no rating campaign {campaign_id!r} in {store.url}", hint="`tunebench rate list`")
     return dict(row)
@@ -412,8 +422,10 @@ def get_campaign(store: Store, campaign_id: str) -> Campaign:
 
 def list_campaigns(store: Store) -> list[Campaign]:
     with store.engine.connect() as conn:
-        rows = conn.execute(select(rating_campaigns).order_by(rating_campaigns.c.created_at.desc())).mappings()
-        return [_campaign(r) for r in rows]
+        rows = conn.execute(
+            select(rating_campaigns).order_by(rating_campaigns.c.created_at.desc())
+        ).mappings()
+        return [_campaign(dict(r)) for r in rows]
 
 
 def _check_token(row: Mapping[str, Any], token: str, column: str, what: str) -> None:
@@ -455,7 +467,10 @@ def _queue(store: Store, row: Mapping[str, Any], salt: str, rater: str) -> tuple
     """The rater's open items in their order, and how many they have rated."""
     cid = row["id"]
     with store.engine.connect() as conn:
-        items = [dict(r) for r in conn.execute(select(rating_items).where(rating_items.c.campaign_id == cid)).mappings()]
+        items = [
+            dict(r)
+            for r in conn.execute(select(rating_items).where(rating_items.c.campaign_id == cid)).mappings()
+        ]
         rated = conn.execute(
             select(ratings.c.item, ratings.c.rater).where(ratings.c.campaign_id == cid)
         ).all()
@@ -502,9 +517,15 @@ def save_rating(
     if choice not in CHOICES:
         raise InputError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
     with store.engine.connect() as conn:
-        it = conn.execute(
-            select(rating_items).where(rating_items.c.token == item_token, rating_items.c.campaign_id == campaign_id)
-        ).mappings().first()
+        it = (
+            conn.execute(
+                select(rating_items).where(
+                    rating_items.c.token == item_token, rating_items.c.campaign_id == campaign_id
+                )
+            )
+            .mappings()
+            .first()
+        )
     if it is None:
         raise InputError("unknown item")
     a_first = output_order(salt, row["seed"], who, item_token)
@@ -570,7 +591,12 @@ def human_pairwise(store: Store, run_a: str, run_b: str) -> list[dict[str, str]]
 
 
 def win_rate_ci(
-    item_a: Sequence[float], item_n: Sequence[float], *, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+    item_a: Sequence[float],
+    item_n: Sequence[float],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
 ) -> tuple[float, float, float]:
     """Ratio (sum a) / (sum n) over items, with a percentile-bootstrap CI resampling items.
     `item_a[i]`: A's wins + ties / 2 on item i; `item_n[i]`: its decisive-or-tie ratings (> 0)."""
@@ -586,31 +612,39 @@ def win_rate_ci(
 
 
 def bradley_terry(
-    wins: NDArray[np.float64] | Sequence[Sequence[float]], *, prior: float = 0.1, tol: float = 1e-10, max_iter: int = 10000
+    wins: NDArray[np.float64] | Sequence[Sequence[float]],
+    *,
+    prior: float = 0.1,
+    tol: float = 1e-10,
+    max_iter: int = 10000,
 ) -> NDArray[np.float64]:
     """Bradley-Terry log-strengths (mean 0) from `wins[i, j]` = times i beat j (ties as halves),
-    by Hunter's MM algorithm: p_i <- W_i / sum_j N_ij / (p_i + p_j). `prior` pseudo-wins are added
-    to every off-diagonal cell."""
+    by Hunter's MM algorithm: p_i <- W_i / sum_j N_ij / (p_i + p_j), p renormalised to geometric
+    mean 1 after each step. `prior` pseudo-wins are added to every off-diagonal cell. `wins` may
+    also be a stack of matrices (B, k, k): each is fitted independently, all at once."""
     w = np.array(wins, dtype=float)
-    k = w.shape[0]
-    if w.shape != (k, k):
-        raise ValueError("wins must be a square matrix")
-    w = w + prior * (1.0 - np.eye(k))
-    np.fill_diagonal(w, 0.0)
-    nij = w + w.T
-    wi = w.sum(axis=1)
-    p = np.ones(k)
+    single = w.ndim == 2
+    if single:
+        w = w[None]
+    if w.ndim != 3 or w.shape[1] != w.shape[2]:
+        raise ValueError("wins must be a square matrix (or a stack of them)")
+    k = w.shape[1]
+    off = 1.0 - np.eye(k)
+    w = w * off + prior * off
+    nij = w + np.transpose(w, (0, 2, 1))
+    wi = w.sum(axis=2)
+    p = np.ones(wi.shape)
     for _ in range(max_iter):
-        denom = (nij / (p[:, None] + p[None, :])).sum(axis=1)
-        new = np.where(denom > 0, wi / np.where(denom > 0, denom, 1.0), p)
-        new = np.maximum(new, 1e-300)
-        new = new / np.exp(np.log(new).mean())
-        if np.max(np.abs(np.log(new) - np.log(p))) < tol:
-            p = new
-            break
+        denom = (nij / (p[:, :, None] + p[:, None, :])).sum(axis=2)
+        new = np.maximum(wi / np.where(denom > 0, denom, 1.0), 1e-300)
+        new = new / np.exp(np.log(new).mean(axis=1, keepdims=True))
+        done = np.max(np.abs(np.log(new) - np.log(p))) < tol
         p = new
+        if done:
+            break
     lp = np.log(p)
-    return lp - lp.mean()
+    lp = lp - lp.mean(axis=1, keepdims=True)
+    return lp[0] if single else lp
 
 
 def krippendorff_alpha(units: Sequence[Sequence[Any]], level: Level = "nominal") -> float | None:
@@ -842,7 +876,10 @@ def campaign_results(
             acc2[1] += 1.0
         if per_item:
             point, lo, hi = win_rate_ci(
-                [v[0] for v in per_item.values()], [v[1] for v in per_item.values()], n_boot=n_boot, seed=seed + i
+                [v[0] for v in per_item.values()],
+                [v[1] for v in per_item.values()],
+                n_boot=n_boot,
+                seed=seed + i,
             )
             wr: float | None = point
             lo_: float | None = lo
@@ -874,7 +911,11 @@ def campaign_results(
 
 
 def _strengths(
-    camp: Campaign, items: Mapping[str, list[dict[str, Any]]], pair_rows: list[dict[str, Any]], n_boot: int, seed: int
+    camp: Campaign,
+    items: Mapping[str, list[dict[str, Any]]],
+    pair_rows: list[dict[str, Any]],
+    n_boot: int,
+    seed: int,
 ) -> list[StrengthResult]:
     k = len(camp.runs)
     pos = {r: i for i, r in enumerate(camp.runs)}
@@ -888,19 +929,19 @@ def _strengths(
             jj.append(b)
             wa.append(x)
             wb.append(y)
-    ia, ja, xa, xb = (np.asarray(v) for v in (ii, jj, wa, wb))
-
-    def fit(idx: NDArray[np.intp]) -> NDArray[np.float64]:
-        w = np.zeros((k, k))
-        np.add.at(w, (ia[idx], ja[idx]), xa[idx])
-        np.add.at(w, (ja[idx], ia[idx]), xb[idx])
-        return bradley_terry(w)
-
-    point = fit(np.arange(len(ii), dtype=np.intp))
+    # each item adds its A-side wins at (i, j) and B-side wins at (j, i): W = counts @ E
+    n = len(ii)
+    e = np.zeros((n, k * k))
+    e[np.arange(n), np.asarray(ii, dtype=np.intp) * k + np.asarray(jj, dtype=np.intp)] = wa
+    e[np.arange(n), np.asarray(jj, dtype=np.intp) * k + np.asarray(ii, dtype=np.intp)] = wb
+    point = bradley_terry((np.ones(n) @ e).reshape(k, k))
     lo = hi = None
-    if len(ii) > 1:
+    if n > 1:
         rng = np.random.default_rng(seed)
-        boot = np.array([fit(rng.integers(0, len(ii), size=len(ii))) for _ in range(n_boot)])
+        idx = rng.integers(0, n, size=(n_boot, n))
+        counts = np.zeros((n_boot, n))
+        np.add.at(counts, (np.repeat(np.arange(n_boot), n), idx.ravel()), 1.0)
+        boot = bradley_terry((counts @ e).reshape(n_boot, k, k))
         lo, hi = np.quantile(boot, 0.025, axis=0), np.quantile(boot, 0.975, axis=0)
     gm = np.exp(point)
     out = []
@@ -941,7 +982,9 @@ def _agreement(items: Mapping[str, list[dict[str, Any]]]) -> list[AgreementResul
     )
     for s in SCALES:
         units = [
-            [r[f"{side}_{s}"] for r in rs if r[f"{side}_{s}"] is not None] for rs in items.values() for side in ("a", "b")
+            [r[f"{side}_{s}"] for r in rs if r[f"{side}_{s}"] is not None]
+            for rs in items.values()
+            for side in ("a", "b")
         ]
         n_units = sum(len(u) >= 2 for u in units)
         for level in ("interval", "ordinal"):
@@ -966,7 +1009,12 @@ def _judge_agreement(store: Store, camp: Campaign, pair_rows: list[dict[str, Any
         agree = sum(x == y for x, y in zip(judge, human, strict=True)) / len(judge) if judge else None
         out.append(
             JudgeAgreement(
-                run_a=a, run_b=b, judgment=jid, n=len(judge), agreement=agree, kappa=cohens_kappa(judge, human)
+                run_a=a,
+                run_b=b,
+                judgment=jid,
+                n=len(judge),
+                agreement=agree,
+                kappa=cohens_kappa(judge, human),
             )
         )
     return out
@@ -1031,7 +1079,13 @@ def render_results(res: CampaignResults) -> str:
         table(
             ["rater", "ratings", "gold", "gold accuracy", "flag"],
             [
-                (r.rater, r.n_ratings, f"{r.gold_correct}/{r.n_gold}", num(r.gold_accuracy), "LOW" if r.flagged else "")
+                (
+                    r.rater,
+                    r.n_ratings,
+                    f"{r.gold_correct}/{r.n_gold}",
+                    num(r.gold_accuracy),
+                    "LOW" if r.flagged else "",
+                )
                 for r in res.raters
             ],
             "lrrrl",
@@ -1046,7 +1100,10 @@ def render_results(res: CampaignResults) -> str:
         lines.append(
             table(
                 ["X", "Y", "judgment", "n", "agreement", "kappa"],
-                [(tags[j.run_a], tags[j.run_b], j.judgment, j.n, num(j.agreement), num(j.kappa)) for j in res.judge],
+                [
+                    (tags[j.run_a], tags[j.run_b], j.judgment, j.n, num(j.agreement), num(j.kappa))
+                    for j in res.judge
+                ],
             )
         )
     else:
@@ -1059,5 +1116,7 @@ def render_results(res: CampaignResults) -> str:
 def count_ratings(store: Store, campaign_id: str) -> int:
     with store.engine.connect() as conn:
         return int(
-            conn.execute(select(func.count()).select_from(ratings).where(ratings.c.campaign_id == campaign_id)).scalar_one()
+            conn.execute(
+                select(func.count()).select_from(ratings).where(ratings.c.campaign_id == campaign_id)
+            ).scalar_one()
         )

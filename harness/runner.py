@@ -272,16 +272,18 @@ def usage_summary(completions: Sequence[Completion]) -> dict[str, float]:
     pt = [c.prompt_tokens for c in completions]
     ct = [c.completion_tokens for c in completions]
     lat = [c.latency_s for c in completions if c.error is None]
-    return {
+    out = {
         "requests": float(len(completions)),
         "prompt_tokens_mean": sum(pt) / len(pt),
         "completion_tokens_mean": sum(ct) / len(ct),
         "prompt_tokens_total": float(sum(pt)),
         "completion_tokens_total": float(sum(ct)),
-        "latency_p50_s": stats.percentile(lat, 50) if lat else float("nan"),
-        "latency_p95_s": stats.percentile(lat, 95) if lat else float("nan"),
         "errors": float(sum(1 for c in completions if c.error)),
     }
+    if lat:  # no latency when every request failed (NaN would not survive the JSON record)
+        out["latency_p50_s"] = stats.percentile(lat, 50)
+        out["latency_p95_s"] = stats.percentile(lat, 95)
+    return out
 
 
 def run_suite(
@@ -406,7 +408,7 @@ def run_suite(
     results: list[SampleResult] = []
     per_sample: list[list[Score]] = []
     t_score = time.perf_counter()
-    base_ctx = ScoreContext(suite_root=Path(suite.root) if suite.root else None, model=model_for_scoring)  # type: ignore[arg-type]
+    base_ctx = ScoreContext(suite_root=Path(suite.root) if suite.root else None, model=model_for_scoring, store=store)  # type: ignore[arg-type]
     accepts = [scorer_tasks(spec_, sc) for spec_, sc in zip(suite.scorers, scorers, strict=True)]
     for sc, ok in zip(scorers, accepts, strict=True):
         sc.prepare([(s, cached[k]) for s, k, t in zip(items, keys, tasks, strict=True) if ok is None or t in ok], base_ctx)
@@ -419,6 +421,7 @@ def run_suite(
             text = sent_text.get(k) or (render(m) if callable(render) else _plain(m))
         ctx = ScoreContext(
             suite_root=Path(suite.root) if suite.root else None, prompt_text=text, model=model_for_scoring,  # type: ignore[arg-type]
+            store=store,
         )
         row: list[Score] = []
         for sc, ok in zip(scorers, accepts, strict=True):

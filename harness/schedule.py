@@ -1305,12 +1305,12 @@ def run_nightly(
         ctx = _Ctx(
             plan, store, d, workspace, policy, suites, specs, say, progress, retry_errors, backend_factory
         )
-        return _pass(ctx, stop)
+        return _pass(ctx, stop, lease)
     finally:
         lease.release()
 
 
-def _pass(ctx: _Ctx, stop: threading.Event | None) -> NightlyResult:
+def _pass(ctx: _Ctx, stop: threading.Event | None, lease: Lease) -> NightlyResult:
     plan, store, d = ctx.plan, ctx.store, ctx.date
     t = nightly_passes
     started = now_iso()
@@ -1338,7 +1338,7 @@ def _pass(ctx: _Ctx, stop: threading.Event | None) -> NightlyResult:
     report_dir = _report_dir(ctx)
     for model in model_order(plan):
         for ps, suite in ctx.suites:
-            if stop is not None and stop.is_set():
+            if (stop is not None and stop.is_set()) or lease.lost:  # lost: another pass took over
                 interrupted = True
                 break
             _run_item(ctx, model, ps, suite)

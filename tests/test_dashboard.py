@@ -262,13 +262,13 @@ def test_run_detail_metrics_samples_and_literal_model_text(
 ) -> None:
     at = app(filled["url"], monkeypatch, "run_detail", run=filled["a"])
     assert at.selectbox(key="detail_run").value == filled["a"]
-    metrics = frames(at)[1]
+    metrics = frame_with(at, "ci_high")
     exact = metrics[metrics["metric"] == "exact"].iloc[0]
     assert exact["value"] == pytest.approx(5 / 12)  # 0-5 right, but sample 3 answered with the XSS text
     assert exact["ci_low"] <= exact["value"] <= exact["ci_high"]
     assert len(at.get("vega_lite_chart")) >= 1  # the CI plot
     assert "prompt tokens / request" in texts(at)
-    samples = frames(at)[3]
+    samples = frame_with(at, "completion")
     assert len(samples) == N and {"exact", "json_valid"} <= set(samples.columns)
     # the sample with <script> and **bold** shows literally, in a code block, never as markdown
     at.selectbox(key="detail_sample").set_value(XSS_SAMPLE).run()
@@ -279,10 +279,10 @@ def test_run_detail_metrics_samples_and_literal_model_text(
     assert not at.get("html")
     # search and "failed on" filters
     at.text_input(key="detail_search").input("alert(1)").run()
-    assert list(frames(at)[3]["sample_id"]) == [XSS_SAMPLE]
+    assert list(frame_with(at, "completion")["sample_id"]) == [XSS_SAMPLE]
     at.text_input(key="detail_search").input("").run()
     at.selectbox(key="detail_metric").set_value("exact").run()
-    failed = frames(at)[3]
+    failed = frame_with(at, "completion")
     assert len(failed) == 7 and (failed["exact"] == 0).all()
     assert "7 matching sample(s)" in texts(at)
 
@@ -294,7 +294,7 @@ def test_compare_two_runs_forest_plot_and_side_by_side(
     at = app(filled["url"], monkeypatch, "compare", runs=f"{a},{b}")
     assert at.multiselect(key="cmp_runs").value == [a, b]
     assert len(at.get("vega_lite_chart")) == 1  # the forest plot
-    deltas = frames(at)[0]
+    deltas = frame_with(at, "W/T/L")
     row = deltas[deltas["metric"] == "exact"].iloc[0]
     m = filled["comparison"].metric("exact")
     assert row["delta"] == pytest.approx(m.delta) and row["ci_low"] == pytest.approx(m.ci_low)
@@ -317,7 +317,7 @@ def test_compare_three_runs_each_against_the_first(
     store = Store(filled["url"])
     before = store.counts()
     at = app(filled["url"], monkeypatch, "compare", runs=f"{a},{b},{c}")
-    deltas = frames(at)[0]
+    deltas = frame_with(at, "W/T/L")
     assert set(deltas["candidate"]) == {b, c}
     worse = deltas[(deltas["candidate"] == c) & (deltas["metric"] == "exact")].iloc[0]
     assert worse["delta"] == pytest.approx(3 / 12 - 5 / 12)
@@ -327,9 +327,9 @@ def test_compare_three_runs_each_against_the_first(
 
 def test_training_page(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     at = app(filled["url"], monkeypatch, "training")
-    runs, sweep = frames(at)[0], frames(at)[1]
+    runs, sweep = frame_with(at, "adapter_path"), frame_with(at, "training run")
     assert set(runs["id"]) == {"train-0", "train-1"}
-    assert len(at.get("vega_lite_chart")) == 1  # loss curves
+    assert len(at.get("vega_lite_chart")) == 2  # training and validation loss curves
     assert "learning_rate" in sweep.columns and "lora_r" not in sweep.columns  # only what varies
     row = sweep[sweep["training run"] == "train-0"].iloc[0]
     assert row["tiny-suite:exact"] == pytest.approx(10 / 12) and row["learning_rate"] == pytest.approx(2e-4)
@@ -340,7 +340,7 @@ def test_training_page(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) 
 def test_gate_page(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     at = app(filled["url"], monkeypatch, "gate")
     assert [e.value for e in at.error] == ["FAIL: 1 of 2 rule(s) failed"]
-    rules = frames(at)[1]
+    rules = frame_with(at, "reason")
     assert list(rules["result"]) == ["PASS", "FAIL"]
     assert "CI low -0.583 < -0.02 (regressed beyond margin)" in texts(at)
 
@@ -349,7 +349,7 @@ def test_judge_page(filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> 
     at = app(filled["url"], monkeypatch, "judge")
     t = texts(at)
     assert "B win rate 70.8%" in t and "position consistency 0.850" in t and "repeat agreement 0.900" in t
-    assert "agreement with humans (kappa) -" in t  # missing numbers show as "-"
+    assert "human agreement (kappa) -" in t  # missing numbers show as "-"
     assert "judge and B share the family mock" in t
     assert any(XSS in str(e.value) for e in at.code)  # judge reasoning, literally
     for body in markdown_bodies(at):
@@ -360,7 +360,7 @@ def test_trends_page_marks_failed_verdicts(filled: dict[str, Any], monkeypatch: 
     at = app(filled["url"], monkeypatch, "trends")
     at.selectbox(key="trend_metric").set_value("exact").run()
     assert len(at.get("vega_lite_chart")) == 1
-    df = frames(at)[0]
+    df = frame_with(at, "failed")
     assert len(df) == 4
     assert set(df[df["failed"] != ""]["run_id"]) == {filled["c"]}
     assert "red diamonds: 1 run(s)" in texts(at)

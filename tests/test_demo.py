@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,8 @@ def test_quick_demo_candidate_beats_best_prompt_baseline(tmp_path: Path) -> None
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    for step in ("1/5 data check", "2/5 best-prompt baseline", "3/5 fine-tune", "4/5 candidate", "5/5 paired comparison"):
+    for step in ("1/8 data check", "2/8 best-prompt baseline", "3/8 fine-tune", "4/8 candidate",
+                 "5/8 paired comparison", "6/8 general-capability suite", "7/8 pairwise LLM judge", "8/8 reports"):
         assert step in out
     summary = json.loads((ws / "demo" / "quick" / "summary.json").read_text())
     store = Store(workspace=ws)
@@ -43,3 +45,18 @@ def test_quick_demo_candidate_beats_best_prompt_baseline(tmp_path: Path) -> None
     [train] = store.get_records("training")
     assert train["body"]["final_loss"] < train["body"]["first_loss"]
     assert train["body"]["hygiene"] is not None
+    # the gate judged the candidate on the task and on the general suite; the verdict is stored
+    [verdict] = store.get_records("verdict")
+    rules = {(r["suite"], r["metric"], r["kind"]): r for r in verdict["body"]["rules"]}
+    assert rules[("ticket-triage", "category", "improves")]["passed"]
+    assert ("general", "mc.acc_norm", "non_inferior") in rules
+    assert verdict["body"]["passed"] == summary["verdict_passed"]
+    # a pairwise judge ran through `tunebench serve` in both orders, with its reliability numbers
+    [judgment] = store.get_records("judgment")
+    rel = judgment["body"]["reliability"]
+    assert judgment["body"]["n_pairs"] == 4 and "position_consistency" in rel
+    assert "position consistency" in out
+    # self-contained HTML report with escaped text, and the dashboard command at the end
+    html = Path(summary["reports"]["html"]).read_text()
+    assert "<svg" in html and not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)
+    assert "dashboard" in out.splitlines()[-3]

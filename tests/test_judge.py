@@ -555,3 +555,19 @@ def test_cli_judge_text_and_json(env: Env, capsys: pytest.CaptureFixture[str], t
         cli(["judge", env.a, env.b, "--judge", "openai:m@http://127.0.0.1:1/v1", "--repeat-fraction", "2"])
         == 2
     )
+
+
+def test_template_with_worked_examples_renders_them_as_turns(tmp_path) -> None:
+    from harness.errors import InputError
+    from harness.judge.templates import load_template, parse_template
+
+    t = load_template("pairwise-fewshot-v1")
+    msgs = t.render(question="Q?", reference_block="", answer_1="one", answer_2="two")
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert '"winner": "1"' in msgs[2]["content"] and '"winner": "2"' in msgs[4]["content"]
+    assert "Q?" in msgs[-1]["content"] and "one" in msgs[-1]["content"]
+    bad = "# judge-template id=x version=1\n[user]\nexample\n[user]\n$question\n"
+    with pytest.raises(InputError, match=r"\[assistant\]"):
+        parse_template(bad)  # an example [user] without its [assistant] answer
+    with pytest.raises(InputError, match="alternate"):
+        parse_template("# judge-template id=x version=1\n[assistant]\nhi\n[user]\n$question\n")

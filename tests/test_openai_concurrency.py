@@ -33,5 +33,7 @@ def test_500_requests_at_concurrency_32_in_order_no_loss_no_duplicates() -> None
     assert [o.error for o in outs] == [None] * N
     assert [o.text for o in outs] == [f"echo: {p}" for p in prompts]  # in order, each its own answer
     assert seen == Counter(prompts)  # every prompt exactly once: none lost, none duplicated
-    assert backend.stats == {"requests": N, "retries": 0, "errors": 0}
+    # a connection refused under load (the stdlib server's listen backlog is 5) is retried; the
+    # server never saw those attempts, so no prompt was answered twice
+    assert backend.stats["errors"] == 0 and backend.stats["requests"] == N + backend.stats["retries"]
     assert 1 < peak <= 32  # requests overlapped, and never more than the bound

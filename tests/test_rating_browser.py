@@ -63,9 +63,13 @@ def _ensure_playwright() -> Any:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "playwright"], capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "playwright"], capture_output=True, text=True
+        )
         if r.returncode != 0:
-            pytest.fail(f"Playwright's Python package is missing and `pip install playwright` failed: {r.stderr[-800:]}")
+            pytest.fail(
+                f"Playwright's Python package is missing and `pip install playwright` failed: {r.stderr[-800:]}"
+            )
         from playwright.sync_api import sync_playwright
     return sync_playwright
 
@@ -87,13 +91,17 @@ def served(tmp_path: Path, workspace: Path, make_suite: Any) -> Iterator[dict[st
         script.write_text(yaml.safe_dump({"default": "?", "rules": rules}))
         rec = run_suite(suite, parse_spec(f"mock:{script}"), store=store, progress=False)
         if tag == "q":
-            model = rec.model.model_copy(update={"adapter": ADAPTER, "raw": f"hf:/models/basecamp+lora:{ADAPTER}"})
+            model = rec.model.model_copy(
+                update={"adapter": ADAPTER, "raw": f"hf:/models/basecamp+lora:{ADAPTER}"}
+            )
             rec = rec.model_copy(update={"model": model})
             store.update_run(rec)
         runs.append(rec.id)
         secrets += [rec.id, rec.model.label, str(script)]
     gold = tmp_path / "gold.jsonl"
-    gold.write_text(json.dumps({"input": "What is 2 + 2?", "better": "4", "worse": "Paris is in France."}) + "\n")
+    gold.write_text(
+        json.dumps({"input": "What is 2 + 2?", "better": "4", "worse": "Paris is in France."}) + "\n"
+    )
     made = create_campaign(store, runs, n=N - 1, gold=gold)
     port = _free_port()
     tunebench = Path(sys.executable).with_name("tunebench")
@@ -111,7 +119,9 @@ def served(tmp_path: Path, workspace: Path, make_suite: Any) -> Iterator[dict[st
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"`tunebench rate serve` did not come up: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"`tunebench rate serve` did not come up: {(tmp_path / 'serve.log').read_text()[-2000:]}"
+                )
             time.sleep(0.5)
         yield {"url": url, "store": store, "made": made, "runs": runs, "secrets": secrets}
     finally:
@@ -126,7 +136,11 @@ def served(tmp_path: Path, workspace: Path, make_suite: Any) -> Iterator[dict[st
 def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
     exe = _ensure_chromium()
     sync_playwright = _ensure_playwright()
-    shot_dirs = [tmp_path] + ([Path(os.environ["TUNEBENCH_SCREENSHOTS"])] if os.environ.get("TUNEBENCH_SCREENSHOTS") else [])
+    from playwright.sync_api import expect
+
+    shot_dirs = [tmp_path] + (
+        [Path(os.environ["TUNEBENCH_SCREENSHOTS"])] if os.environ.get("TUNEBENCH_SCREENSHOTS") else []
+    )
     for d in shot_dirs:
         d.mkdir(parents=True, exist_ok=True)
     url, store, made, secrets = served["url"], served["store"], served["made"], served["secrets"]
@@ -155,8 +169,18 @@ def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
         page.get_by_role("button", name="Start rating").click()
         page.get_by_text("Which answer is better?").wait_for(timeout=30000)
 
+    def settle(page: Any) -> None:
+        """Wait until the script run is over and no element from the previous run is left (Streamlit
+        keeps the last item's form on screen, marked stale, until the new one replaces it)."""
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
+            " && !document.querySelector('[data-stale=\"true\"]')",
+            timeout=30000,
+        )
+
     def rate_one(page: Any, k: int, choice: str) -> None:
         page.get_by_text(f"item {k} ·").wait_for(timeout=30000)
+        settle(page)
         blind(page)
         codes = page.locator("pre code")
         codes.nth(2).wait_for(timeout=10000)
@@ -170,19 +194,34 @@ def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
         if k == 1:
             shot(page, "item")
         groups = page.get_by_role("radiogroup")
-        assert groups.count() == 9
+        expect(groups).to_have_count(9, timeout=30000)  # the form renders after the texts
+        expect(page.get_by_role("button", name="Submit and next")).to_be_enabled(timeout=30000)
         for g in range(8):  # 4 scales for Output 1, then 4 for Output 2
             groups.nth(g).get_by_text("5" if g < 4 else "2", exact=True).click()
         label = {"1": "Output 1", "2": "Output 2", "tie": "Tie", "both_bad": "Both bad"}[choice]
         groups.nth(8).get_by_text(label, exact=True).click()
+        for g in range(9):
+            assert groups.nth(g).locator("input:checked").count() == 1, f"item {k}: radio group {g} not set"
         page.get_by_role("button", name="Submit and next").click()
-        page.get_by_text(f"Saved item {k}.").wait_for(timeout=30000)
+        try:
+            page.get_by_text(f"Saved item {k}.").wait_for(timeout=30000)
+        except Exception:
+            shot(page, f"failed-item-{k}")
+            raise
         seen.append((o1, o2, choice))
 
     choices = ["1", "2", "1", "tie", "2", "both_bad", "1", "2"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1500})
+        # first request of a fresh server: a page of the main dashboard (dashboard/pages/ sits next
+        # to the rater app); it must not exist here, before or after the app has run once
+        for path in ("/runs", "/compare", "/ratings"):
+            page.goto(url + path)
+            page.get_by_role("button", name="Start rating").wait_for(timeout=60000)
+            assert "Runs" not in page.content() and "admin token" not in page.content()
+            assert page.locator('[data-testid="stSidebarNav"]').count() == 0
+            blind(page)
         page.goto(url + "/")
         page.get_by_role("button", name="Start rating").wait_for(timeout=60000)
         shot(page, "login")
@@ -197,24 +236,32 @@ def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
         page.get_by_text("All done").wait_for(timeout=30000)
         blind(page)
         shot(page, "done")
-        # the main dashboard's pages sit next to the rater app; none is reachable from it
-        page.goto(url + "/ratings")
+        page.goto(url + "/runs")  # and still no page of the main dashboard
         page.get_by_role("button", name="Start rating").wait_for(timeout=30000)
-        assert "Human ratings" not in page.content() and "admin token" not in page.content()
+        assert "Runs" not in page.content()
         blind(page)
         browser.close()
-    assert checked >= N + 4
+    assert checked >= N + 7
 
     with store.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(ratings.select().where(ratings.c.campaign_id == cid)).mappings()]
-        items = {r["token"]: dict(r) for r in conn.execute(rating_items.select().where(rating_items.c.campaign_id == cid)).mappings()}
+        rows = [
+            dict(r) for r in conn.execute(ratings.select().where(ratings.c.campaign_id == cid)).mappings()
+        ]
+        items = {
+            r["token"]: dict(r)
+            for r in conn.execute(rating_items.select().where(rating_items.c.campaign_id == cid)).mappings()
+        }
     assert len(rows) == N and {r["rater"] for r in rows} == {"ann"}
     by_texts = {}
     for r in rows:
         it = items[r["item"]]
-        first, second = (it["output_a"], it["output_b"]) if r["first"] == "A" else (it["output_b"], it["output_a"])
+        first, second = (
+            (it["output_a"], it["output_b"]) if r["first"] == "A" else (it["output_b"], it["output_a"])
+        )
         by_texts[(first, second)] = (r, it)
-    assert set(by_texts) == {(o1, o2) for o1, o2, _ in seen}  # every page's Output 1/2 matches the stored order
+    assert set(by_texts) == {
+        (o1, o2) for o1, o2, _ in seen
+    }  # every page's Output 1/2 matches the stored order
     for o1, o2, choice in seen:
         r, it = by_texts[(o1, o2)]
         if choice in ("tie", "both_bad"):

@@ -102,7 +102,9 @@ def _item_row(store: Store, token: str) -> dict[str, Any]:
 
 def _rating_rows(store: Store, cid: str) -> list[dict[str, Any]]:
     with store.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(ratings.select().where(ratings.c.campaign_id == cid)).mappings()]
+        return [
+            dict(r) for r in conn.execute(ratings.select().where(ratings.c.campaign_id == cid)).mappings()
+        ]
 
 
 # --------------------------------------------------------------------------- campaigns
@@ -114,7 +116,10 @@ def test_create_campaign_items_gold_and_tokens(env: Env) -> None:
     c = made.campaign
     assert c.runs == r and c.n_samples == 4 and c.n_items == 4 * 3 and c.n_gold == 2
     with env.store.engine.connect() as conn:
-        items = [dict(x) for x in conn.execute(rating_items.select().where(rating_items.c.campaign_id == c.id)).mappings()]
+        items = [
+            dict(x)
+            for x in conn.execute(rating_items.select().where(rating_items.c.campaign_id == c.id)).mappings()
+        ]
         row = dict(conn.execute(rating_campaigns.select()).mappings().one())
     pairs = [i for i in items if i["kind"] == "pair"]
     gold = [i for i in items if i["kind"] == "gold"]
@@ -123,7 +128,9 @@ def test_create_campaign_items_gold_and_tokens(env: Env) -> None:
     assert len(sids) == 4 and all(s.startswith("test-") for s in sids)
     for sid in sids:  # every pair of runs, for every sampled id
         assert {(i["run_a"], i["run_b"]) for i in pairs if i["sample_id"] == sid} == {
-            (r[0], r[1]), (r[0], r[2]), (r[1], r[2])
+            (r[0], r[1]),
+            (r[0], r[2]),
+            (r[1], r[2]),
         }
     it = next(i for i in pairs if i["run_a"] == env.runs["x"])
     n = it["sample_id"].split("-")[1].lstrip("0") or "0"
@@ -152,7 +159,13 @@ def test_create_campaign_refusals(env: Env, tmp_path: Path) -> None:
         create_campaign(env.store, [x, x])
     with pytest.raises(InputError, match="overlap"):
         create_campaign(env.store, [x, y], overlap=0)
-    dev = run_suite(load_suite(env.root / "rate-suite"), parse_spec("mock:echo"), store=env.store, split="dev", progress=False)
+    dev = run_suite(
+        load_suite(env.root / "rate-suite"),
+        parse_spec("mock:echo"),
+        store=env.store,
+        split="dev",
+        progress=False,
+    )
     with pytest.raises(InputError, match="not comparable"):
         create_campaign(env.store, [x, dev.id])
     bad = tmp_path / "bad.jsonl"
@@ -319,7 +332,9 @@ def test_win_rate_ci_is_a_cluster_bootstrap_of_the_ratio() -> None:
     n = [1.0, 1.0, 2.0, 1.0, 2.0]  # per item: ratings that are not "both bad"
     point, lo, hi = win_rate_ci(wins, n, n_boot=500, seed=1)
     assert point == pytest.approx(4.5 / 7)
-    ref = stats.bootstrap_ci_fn(5, lambda i: float(np.sum(np.array(wins)[i]) / np.sum(np.array(n)[i])), n_boot=500, seed=1)
+    ref = stats.bootstrap_ci_fn(
+        5, lambda i: float(np.sum(np.array(wins)[i]) / np.sum(np.array(n)[i])), n_boot=500, seed=1
+    )
     assert (lo, hi) == pytest.approx(ref[1:])
     assert lo < point < hi
 
@@ -408,7 +423,10 @@ def test_campaign_results_statistics_gold_flags_and_judge_kappa(env: Env) -> Non
 
 def test_cli_create_results_and_admin_token(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     x, y = env.runs["x"], env.runs["y"]
-    assert cli(["rate", "create", "--runs", x, y, "--n", "3", "--gold", str(_gold_file(env)), "--port", "8611"]) == 0
+    assert (
+        cli(["rate", "create", "--runs", x, y, "--n", "3", "--gold", str(_gold_file(env)), "--port", "8611"])
+        == 0
+    )
     out = capsys.readouterr().out
     cid = out.split("created rating campaign ")[1].split()[0]
     rater = out.split("rater token (give to raters):")[1].split()[0]
@@ -536,3 +554,24 @@ def test_app_blinding_walks_every_element_and_state(env: Env, monkeypatch: pytes
     assert not at.sidebar.children
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/ratings.py").run()  # registered pages: only "Rate answers"
+
+
+def test_admin_results_page_requires_the_admin_token(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    made = create_campaign(env.store, [env.runs["x"], env.runs["y"]], n=4, gold=_gold_file(env))
+    _rate_all(env, made.campaign.id, made.rater_token, "ann", "y", gold_right=True)
+    monkeypatch.setenv("TUNEBENCH_STORE", env.store.url)
+    page = str(Path(APP).parent / "pages" / "ratings.py")
+    at = AppTest.from_file(page, default_timeout=30).run()
+    assert not at.exception and "admin token" in at.info[0].value
+    blob = "\n".join(_walk(at._tree))
+    assert env.runs["x"] not in blob and "secret-model" not in blob  # nothing about the runs yet
+    at.text_input(key="ratings_admin_token").input(made.rater_token).run()
+    assert "admin token does not match" in at.error[0].value
+    at.number_input(key="ratings_boot").set_value(200)
+    at.text_input(key="ratings_admin_token").input(made.admin_token).run()
+    assert not at.exception and not at.error
+    assert [h.value for h in at.subheader][:2] == ["Win rates", "Bradley-Terry strengths"]
+    wins = at.dataframe[2].value
+    assert list(wins["X win rate"]) == [0.0] and list(wins["items"]) == [4]

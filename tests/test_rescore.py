@@ -77,7 +77,8 @@ def test_vectorized_corpus_bootstrap_equals_the_per_resample_path() -> None:
         rows.append([Score(name="cls", value=None if g is None else pred == g, data={"pred": pred, "gold": g})])
     got = aggregate([sc], rows, n_boot=200, seed=4)
     flat = [s for r in rows for s in r]
-    for name, value in sc.metrics(flat).items():
+    for name in sc.metrics(flat):
+
         def fn(idx: Any, name: str = name) -> float:
             return float(sc.metrics([s for i in idx for s in rows[i]])[name])
 

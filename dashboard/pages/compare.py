@@ -14,6 +14,7 @@ from dashboard import components as c
 from dashboard import data
 from harness.compare import compare_runs
 from harness.errors import TunebenchError
+from harness.store import Store
 
 SIDE_PAGE = 20
 
@@ -23,6 +24,7 @@ if store is None:
     st.stop()
 assert store is not None
 
+db: Store = store
 runs_df = data.runs_frame(store)
 done = runs_df[runs_df["status"] == "completed"]
 if done.empty:
@@ -45,7 +47,7 @@ chosen: list[str] = st.multiselect(
     "runs (the first one is the baseline A)",
     list(labels),
     default=default,
-    format_func=labels.get,
+    format_func=lambda i: labels[i],
     key="cmp_runs",
 )
 opts = st.columns([1, 2, 2])
@@ -63,16 +65,17 @@ st.query_params["runs"] = ",".join(chosen)
 def _compare(url: str, a: str, b: str, n_boot: int) -> dict[str, Any]:
     s = data.open_store(url)
     assert s is not None
-    return compare_runs(s, a, b, n_boot=n_boot, save=False).model_dump(mode="json")
+    # top_k=0: the samples are paged below from the score tables; no completion is read here
+    return compare_runs(s, a, b, n_boot=n_boot, top_k=0, save=False).model_dump(mode="json")
 
 
 def comparison(a: str, b: str) -> tuple[dict[str, Any] | None, str]:
     if use_stored:
-        body = data.stored_comparison(store, a, b)
+        body = data.stored_comparison(db, a, b)
         if body is not None:
             return body, f"stored comparison {body.get('id', '')} ({body.get('n_boot', '?')} resamples)"
     try:
-        return _compare(store.url, a, b, n_boot), f"computed now ({n_boot} resamples, not stored)"
+        return _compare(db.url, a, b, n_boot), f"computed now ({n_boot} resamples, not stored)"
     except TunebenchError as e:
         return None, str(e)
 
@@ -115,7 +118,7 @@ st.subheader("Per-metric deltas (B - A), paired bootstrap 95% CI")
 if deltas.empty or deltas["delta"].isna().all():
     st.info("These runs share no metric with a value on both sides.")
 else:
-    c.plot(c.forest_plot(deltas), extra=160)
+    c.plot(c.forest_plot(deltas), extra=130)
     shown = deltas if len(results) > 1 else deltas.drop(columns="candidate")
     num = st.column_config.NumberColumn
     st.dataframe(

@@ -50,10 +50,14 @@ headline = (
     f"PASS: all {len(rules)} rule(s) passed" if passed else f"FAIL: {failed} of {len(rules)} rule(s) failed"
 )
 (st.success if passed else st.error)(headline)
-st.text(
-    f"candidate  {body.get('candidate', '-')}\nbaseline   {body.get('baseline', '-')}"
-    + (f"  (against {body.get('against')})" if body.get("against") else "")
-    + f"\npolicy     {data.g(body, 'policy', 'name', default='-')}"
+c.facts(
+    {
+        "candidate": body.get("candidate"),
+        "baseline": str(body.get("baseline") or "-")
+        + (f"  (against {body.get('against')})" if body.get("against") else ""),
+        "policy": data.g(body, "policy", "name"),
+        "created": body.get("created_at"),
+    }
 )
 if rules.empty:
     st.info("This verdict has no rules recorded.")

@@ -39,7 +39,7 @@ st.dataframe(
         "position consistency": pct(format="%.3f"),
         "repeat agreement": pct(format="%.3f"),
         "length correlation": pct(format="%+.3f"),
-        "agreement with humans (kappa)": pct(format="%.3f"),
+        "human agreement (kappa)": pct(format="%.3f"),
         "first-position rate": pct(format="%.3f"),
     },
 )
@@ -49,10 +49,13 @@ pick = st.selectbox("judgment", ids, key="judge_pick")
 body = next(r["body"] for r in recs if (r["body"].get("id") or r["id"]) == pick)
 rel = body.get("reliability") if isinstance(body.get("reliability"), dict) else {}
 
-st.text(
-    f"A  {body.get('model_a') or '-'}  (run {body.get('run_a') or '-'})\n"
-    f"B  {body.get('model_b') or '-'}  (run {body.get('run_b') or '-'})\n"
-    f"judge  {body.get('judge') or '-'}   template {body.get('template') or '-'}"
+c.facts(
+    {
+        "A": f"{body.get('model_a') or '-'}  (run {body.get('run_a') or '-'})",
+        "B": f"{body.get('model_b') or '-'}  (run {body.get('run_b') or '-'})",
+        "judge": body.get("judge"),
+        "template": body.get("template"),
+    }
 )
 cols = st.columns(4)
 wr = data.fnum(body.get("win_rate_b"))
@@ -71,8 +74,7 @@ for col, (key, label, help_text) in zip(rcols, data.RELIABILITY_FIELDS, strict=T
 if not any(data.fnum(rel.get(k)) is not None for k, _, _ in data.RELIABILITY_FIELDS):
     st.info("This judgment has no reliability numbers recorded.")
 if rel.get("family_warning"):
-    st.warning("Judge family warning:")
-    st.text(str(rel["family_warning"]))
+    st.warning("Judge family warning: " + c.md_escape(rel["family_warning"]))
 ns = {k: rel.get(k) for k in ("n_position", "n_repeat", "n_length", "n_rated") if rel.get(k) is not None}
 if ns:
     st.caption("samples behind each number: " + ", ".join(f"{k} {v}" for k, v in ns.items()))

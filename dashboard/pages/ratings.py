@@ -5,6 +5,7 @@ and judge-vs-human agreement; see harness/ratings.py for the definitions. This p
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -45,7 +46,9 @@ st.dataframe(overview, hide_index=True)
 cols = st.columns([2, 3, 1])
 cid = cols[0].selectbox("campaign", [x.id for x in camps], key="ratings_campaign")
 token = cols[1].text_input("admin token", type="password", key="ratings_admin_token")
-n_boot = cols[2].number_input("bootstrap", min_value=100, max_value=10000, value=1000, step=100, key="ratings_boot")
+n_boot = cols[2].number_input(
+    "bootstrap", min_value=100, max_value=10000, value=1000, step=100, key="ratings_boot"
+)
 opts = st.columns(2)
 threshold = opts[0].slider("flag raters below gold accuracy", 0.0, 1.0, 0.8, 0.05, key="ratings_gold")
 exclude = opts[1].checkbox("leave flagged raters out of the statistics", key="ratings_exclude")
@@ -57,13 +60,17 @@ if not token:
 @st.cache_data(show_spinner="bootstrapping...", max_entries=8, ttl=30)
 def _results(url: str, cid: str, token: str, n_boot: int, threshold: float, exclude: bool, n: int) -> dict:
     # n (the campaign's rating count) is part of the cache key: new ratings recompute
-    res = campaign_results(store, cid, token, n_boot=n_boot, gold_threshold=threshold, exclude_flagged=exclude)
+    res = campaign_results(
+        store, cid, token, n_boot=n_boot, gold_threshold=threshold, exclude_flagged=exclude
+    )
     return res.model_dump()
 
 
 try:
     res = CampaignResults.model_validate(
-        _results(store.url, cid, token, int(n_boot), float(threshold), bool(exclude), count_ratings(store, cid))
+        _results(
+            store.url, cid, token, int(n_boot), float(threshold), bool(exclude), count_ratings(store, cid)
+        )
     )
 except InputError as e:
     st.error(str(e.args[0]))
@@ -75,11 +82,14 @@ st.caption(
     f"{len(res.raters)} rater(s) · {res.n_boot} bootstrap resamples over items"
 )
 st.dataframe(
-    pd.DataFrame([{"run": tags[r], "id": r, "model [prompt]": lab} for r, lab in res.runs.items()]), hide_index=True
+    pd.DataFrame([{"run": tags[r], "id": r, "model [prompt]": lab} for r, lab in res.runs.items()]),
+    hide_index=True,
 )
 
 st.subheader("Win rates")
-st.caption("win rate of X against Y = (X wins + ties/2) / (X wins + Y wins + ties); 'both bad' is reported separately")
+st.caption(
+    "win rate of X against Y = (X wins + ties/2) / (X wins + Y wins + ties); 'both bad' is reported separately"
+)
 if res.n_ratings == 0:
     c.empty("No ratings yet.", "Results appear as raters submit items.")
     st.stop()
@@ -104,16 +114,28 @@ st.dataframe(
     hide_index=True,
     column_config={k: num(format="%.3f") for k in ("X win rate", "ci_low", "ci_high", "both bad share")},
 )
-chart = wr.rename(columns={"pair": "metric", "X win rate": "value"}).assign(n=wr["items"])
-if chart["value"].notna().any():
-    st.altair_chart(c.ci_chart(chart, x_title="win rate of X (95% CI)"), use_container_width=True)
+if wr["X win rate"].notna().any():
+    d = wr.dropna(subset=["X win rate"])
+    base = alt.Chart(d).encode(y=alt.Y("pair:N", sort=list(d["pair"]), title=None))
+    rules = base.mark_rule(strokeWidth=3, color="#4c78a8").encode(
+        x=alt.X("ci_low:Q", title="win rate of X (95% CI); 0.5 = even", scale=alt.Scale(domain=[0, 1])),
+        x2="ci_high:Q",
+    )
+    points = base.mark_point(filled=True, size=90, color="#1f3b73").encode(
+        x="X win rate:Q", tooltip=["pair", alt.Tooltip("X win rate:Q", format=".3f"), "items"]
+    )
+    even = alt.Chart(pd.DataFrame({"x": [0.5]})).mark_rule(strokeDash=[4, 4], color="#999").encode(x="x:Q")
+    st.altair_chart((rules + points + even).properties(height=46 * len(d) + 30), width="stretch")
 
 st.subheader("Bradley-Terry strengths")
-st.caption("log strength, mean 0, with 95% bootstrap CIs; 'win vs avg' = expected win rate against a run of average strength")
+st.caption(
+    "log strength (mean 0) with 95% bootstrap CIs over items; 'win vs avg' = expected win rate against a run of "
+    "average strength; scales: mean 1-5 scores of each run's outputs"
+)
 bt = pd.DataFrame(
     [
         {
-            "run": f"{tags[s.run]}  {s.label}",
+            "run": tags[s.run],
             "log strength": s.log_strength,
             "ci_low": s.ci_low,
             "ci_high": s.ci_high,
@@ -138,7 +160,12 @@ with left:
     st.subheader("Inter-rater agreement")
     st.caption("Krippendorff's alpha on items rated by two or more raters")
     st.dataframe(
-        pd.DataFrame([{"measure": a.name, "level": a.level, "alpha": a.alpha, "units": a.n_units} for a in res.agreement]),
+        pd.DataFrame(
+            [
+                {"measure": a.name, "level": a.level, "alpha": a.alpha, "units": a.n_units}
+                for a in res.agreement
+            ]
+        ),
         hide_index=True,
         column_config={"alpha": num(format="%.3f")},
     )

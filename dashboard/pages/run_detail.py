@@ -28,7 +28,7 @@ if runs_df.empty:
 
 ids = list(runs_df["id"])
 labels = {r.id: f"{r.id}  {r.suite}  {r.model}  ({r.status})" for r in runs_df.itertuples()}
-wanted = st.query_params.get("run") or st.session_state.get("run_id")
+wanted: str | None = st.query_params.get("run") or st.session_state.get("run_id")
 if wanted and wanted not in labels:
     match = [i for i in ids if i.startswith(str(wanted))]
     if len(match) == 1:
@@ -36,8 +36,14 @@ if wanted and wanted not in labels:
     else:
         st.warning(f"No run {c.md_escape(wanted)} in this store; pick one below.")
         wanted = None
-run_id = st.selectbox(
-    "run", ids, index=ids.index(wanted) if wanted else 0, format_func=labels.get, key="detail_run"
+run_id = str(
+    st.selectbox(
+        "run",
+        ids,
+        index=ids.index(wanted) if wanted else 0,
+        format_func=lambda i: labels[i],
+        key="detail_run",
+    )
 )
 if run_id != st.query_params.get("run"):
     st.query_params["run"] = run_id
@@ -66,7 +72,7 @@ if rec.model.quantization or rec.model.dtype != "auto":
     info["precision"] = f"{rec.model.dtype} {rec.model.quantization or ''}".strip()
 for k, v in rec.tags.items():
     info[f"tag {k}"] = json.dumps(v) if not isinstance(v, str) else v
-st.dataframe(pd.DataFrame(list(info.items()), columns=["", "value"]), hide_index=True, width="stretch")
+c.facts(info)
 if rec.status != "completed":
     st.warning(f"This run is {rec.status}: its metrics and samples may be incomplete.")
 

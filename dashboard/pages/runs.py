@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from dashboard import components as c
@@ -31,7 +33,7 @@ statuses = col[2].multiselect(
 )
 days = df["created"].dropna()
 lo, hi = (days.min().date(), days.max().date()) if len(days) else (None, None)
-picked = col[3].date_input("created between", value=(lo, hi) if lo else (), key="runs_dates") if lo else ()
+picked: Any = col[3].date_input("created between", value=(lo, hi), key="runs_dates") if lo else ()
 text = col[4].text_input("search id / model / prompt", key="runs_text")
 picked = tuple(picked) if isinstance(picked, (list, tuple)) else (picked,)
 view = data.filter_runs(
@@ -51,11 +53,13 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key="runs_table",
+    column_order=["id", "created", "suite", "status", "n", "metrics", "prompt", "split", "model", "version"],
     column_config={
         "created": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
         "id": st.column_config.TextColumn("run"),
+        "model": st.column_config.TextColumn("model", width="medium"),
         "n": st.column_config.NumberColumn("n", help="samples"),
-        "metrics": st.column_config.TextColumn("metrics (first three)", width="large"),
+        "metrics": st.column_config.TextColumn("metrics (first three)", width="medium"),
     },
 )
 rows = event.selection.rows if event is not None and hasattr(event, "selection") else []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import components as c
@@ -44,8 +43,17 @@ curves = data.loss_curves([r for r in recs if (r["body"].get("id") or r["id"]) i
 if curves.empty:
     st.info("The selected training runs logged no losses.")
 else:
-    c.plot(c.loss_chart(curves))
-    st.caption("solid: training loss by optimizer step; dashed: validation loss")
+    left, right = st.columns(2)
+    with left:
+        st.caption("training loss")
+        c.plot(c.loss_chart(curves[curves["curve"] == "train"], "optimizer step"), extra=110)
+    with right:
+        st.caption("validation loss")
+        ev = curves[curves["curve"] == "eval"]
+        if ev.empty:
+            st.info("No validation loss logged (train with an eval_file to get one).")
+        else:
+            c.plot(c.loss_chart(ev, "epoch"), extra=110)
 
 st.subheader("Sweep: hyperparameters against results")
 all_params = st.toggle("show every hyperparameter (not only those that vary)", key="train_all_params")
@@ -77,11 +85,7 @@ facts = {
     else None,
     "eval runs": json.dumps(body.get("eval_runs")) if body.get("eval_runs") else None,
 }
-st.dataframe(
-    pd.DataFrame([(k, "-" if v is None else str(v)) for k, v in facts.items()], columns=["", "value"]),
-    hide_index=True,
-    width="stretch",
-)
+c.facts(facts)
 for note in body.get("notes") or []:
     st.text(f"note: {note}")
 with st.expander("config"):

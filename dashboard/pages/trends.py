@@ -39,7 +39,7 @@ h = h[h["split"] == split]
 if chosen:
     h = h[h["model"].isin(chosen)]
 failed = data.failed_runs(store)
-h = h.assign(failed=h["run_id"].map(failed).fillna(""))
+h = h.assign(failed=h["run_id"].map(failed).fillna(""), series=h["model"].map(c.short))
 
 if h.empty:
     st.info("No run of this suite has this metric on this split.")
@@ -47,11 +47,11 @@ if h.empty:
 c.plot(c.trend_chart(h, metric))
 n_failed = int((h["failed"] != "").sum())
 st.caption(
-    f"{len(h)} run(s), {h['model'].nunique()} model(s); band: 95% CI"
+    f"{len(h)} run(s), {h['model'].nunique()} model(s); bars: 95% CI"
     + (f"; red diamonds: {n_failed} run(s) with a failed verdict" if n_failed else "")
 )
 st.dataframe(
-    h[["created", "model", "prompt", "value", "ci_low", "ci_high", "n", "run_id", "failed"]].sort_values(
+    h[["created", "value", "ci_low", "ci_high", "n", "failed", "prompt", "model", "run_id"]].sort_values(
         "created", ascending=False
     ),
     hide_index=True,
@@ -61,5 +61,6 @@ st.dataframe(
         "ci_low": st.column_config.NumberColumn(format="%.3f"),
         "ci_high": st.column_config.NumberColumn(format="%.3f"),
         "failed": st.column_config.TextColumn("failed verdict"),
+        "model": st.column_config.TextColumn(width="medium"),
     },
 )

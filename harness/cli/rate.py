@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import InputError
@@ -27,8 +29,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rs = p.add_subparsers(dest="rate_command", metavar="SUBCOMMAND")
 
     c = rs.add_parser("create", help="create a campaign; prints its id, the rater token and the admin token")
-    c.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="two or more run ids (or unique prefixes)")
-    c.add_argument("--n", type=int, default=50, help="sample ids to draw (default 50); items = n x pairs of runs")
+    c.add_argument(
+        "--runs", nargs="+", required=True, metavar="RUN", help="two or more run ids (or unique prefixes)"
+    )
+    c.add_argument(
+        "--n", type=int, default=50, help="sample ids to draw (default 50); items = n x pairs of runs"
+    )
     c.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     c.add_argument(
         "--gold",
@@ -57,8 +63,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    r.add_argument("--gold-threshold", type=float, default=0.8, help="flag raters below this gold accuracy (0.8)")
-    r.add_argument("--exclude-flagged", action="store_true", help="leave flagged raters out of the statistics")
+    r.add_argument(
+        "--gold-threshold", type=float, default=0.8, help="flag raters below this gold accuracy (0.8)"
+    )
+    r.add_argument(
+        "--exclude-flagged", action="store_true", help="leave flagged raters out of the statistics"
+    )
     r.set_defaults(rate_func=results)
 
     ls = rs.add_parser("list", help="list campaigns (no tokens)")
@@ -81,13 +91,21 @@ def create(args: argparse.Namespace) -> int:
     made = create_campaign(store, args.runs, n=args.n, seed=args.seed, gold=args.gold, overlap=args.overlap)
     c = made.campaign
     print(f"created rating campaign {c.id}")
-    print(f"  suite {c.suite}@{c.suite_version}  split {c.split}  {len(c.runs)} runs, {len(c.runs) * (len(c.runs) - 1) // 2} pair(s)")
-    print(f"  {c.n_samples} samples -> {c.n_items} items + {c.n_gold} gold; overlap {c.overlap:g}, seed {c.seed}")
+    print(
+        f"  suite {c.suite}@{c.suite_version}  split {c.split}  {len(c.runs)} runs, {len(c.runs) * (len(c.runs) - 1) // 2} pair(s)"
+    )
+    print(
+        f"  {c.n_samples} samples -> {c.n_items} items + {c.n_gold} gold; overlap {c.overlap:g}, seed {c.seed}"
+    )
     for note in c.notes:
         print(f"  note: {note}")
     print(f"rater token (give to raters):  {made.rater_token}")
     print(f"admin token (keep; results):   {made.admin_token}")
-    store_opt = f" --store {args.store}" if args.store else (f" --workspace {args.workspace}" if args.workspace else "")
+    store_opt = (
+        f" --store {args.store}"
+        if args.store
+        else (f" --workspace {args.workspace}" if args.workspace else "")
+    )
     print("start the rater app:")
     print(f"  tunebench{store_opt} rate serve {c.id} --port {args.port}")
     print("results:")
@@ -95,15 +113,22 @@ def create(args: argparse.Namespace) -> int:
     return 0
 
 
-def rate_app_path() -> Path:
-    import dashboard
-
-    return Path(dashboard.__file__).resolve().parent / "rate_app.py"
+LAUNCHER = "from dashboard.rate_app import main\n\nmain()\n"
 
 
-def serve_command(campaign: str, port: int, address: str = "127.0.0.1") -> list[str]:
+def write_launcher(folder: Path) -> Path:
+    """The script `serve` hands to Streamlit: a one-line launcher alone in its folder. Streamlit
+    serves a pages/ folder beside the main script on its own until the script has run once, and
+    dashboard/rate_app.py sits beside the main dashboard's pages/: run from here, no page of the
+    main dashboard can ever reach a rater."""
+    path = folder / "rate.py"
+    path.write_text(LAUNCHER, encoding="utf-8")
+    return path
+
+
+def serve_command(script: Path, port: int, address: str = "127.0.0.1") -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(rate_app_path()),
+        sys.executable, "-m", "streamlit", "run", str(script),
         "--server.headless", "true",
         "--server.address", address,
         "--server.port", str(port),
@@ -123,12 +148,21 @@ def serve(args: argparse.Namespace) -> int:
     c = get_campaign(store, args.campaign)
     if not 1 <= args.port <= 65535:
         raise InputError(f"--port must be 1-65535, got {args.port}")
-    env = {**os.environ, STORE_ENV: store.url, CAMPAIGN_ENV: c.id, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        STORE_ENV: store.url,
+        CAMPAIGN_ENV: c.id,
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
     print(f"rater app for campaign {c.id}: http://{args.address}:{args.port}  (Ctrl-C stops it)", flush=True)
-    try:
-        return subprocess.call(serve_command(c.id, args.port, args.address), env=env)
-    except KeyboardInterrupt:
-        return 0
+    # SIGTERM unwinds like Ctrl-C: the server is stopped and the launcher folder removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with tempfile.TemporaryDirectory(prefix="tunebench-rate-") as tmp:
+        script = write_launcher(Path(tmp))
+        try:
+            return subprocess.call(serve_command(script, args.port, args.address), env=env)
+        except KeyboardInterrupt:
+            return 0
 
 
 def results(args: argparse.Namespace) -> int:
@@ -160,7 +194,15 @@ def list_(args: argparse.Namespace) -> int:
         print("no rating campaigns (`tunebench rate create --runs A B`)")
         return 0
     rows = [
-        (c.id, c.created_at, f"{c.suite}@{c.suite_version}", len(c.runs), c.n_items, c.n_gold, count_ratings(store, c.id))
+        (
+            c.id,
+            c.created_at,
+            f"{c.suite}@{c.suite_version}",
+            len(c.runs),
+            c.n_items,
+            c.n_gold,
+            count_ratings(store, c.id),
+        )
         for c in cs
     ]
     print(table(["campaign", "created", "suite", "runs", "items", "gold", "ratings"], rows, "lllrrrr"))

@@ -8,6 +8,12 @@ A template is a text file whose first line is a header naming it:
     [user]
     ...the user message, with $placeholders...
 
+Worked examples for small or base models go before the final turn as repeated `[user]` /
+`[assistant]` sections (taken literally, no placeholders); the LAST `[user]` section is the one
+that is filled in:
+
+    [system] ... [user] example 1 [assistant] {"winner": "1"} [user] example 2 [assistant] ... [user] $question ...
+
 Built-in templates live in `harness/judge_templates/ID-vVERSION.txt` and are referred to as
 "ID-vVERSION" (e.g. "rubric-v1"); a path to a file of the same shape works too. The id, version and
 sha256 of the file's text are part of every judgment's identity and cache key, so an edited template
@@ -27,7 +33,7 @@ from ..errors import InputError
 
 HEADER_RE = re.compile(r"^#\s*judge-template\s+id=(?P<id>[A-Za-z0-9_.-]+)\s+version=(?P<version>\d+)\s*$")
 REF_RE = re.compile(r"^(?P<id>[A-Za-z0-9_.-]+?)-v(?P<version>\d+)$")
-SECTION_RE = re.compile(r"^\[(system|user)\]\s*$", re.MULTILINE)
+SECTION_RE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class JudgeTemplate:
     user: str
     sha256: str
     source: str = ""
+    examples: tuple[tuple[str, str], ...] = ()
 
     @property
     def ref(self) -> str:
@@ -64,6 +71,7 @@ class JudgeTemplate:
         messages = []
         if self.system.strip():
             messages.append({"role": "system", "content": string.Template(self.system).substitute(values)})
+        messages += [{"role": role, "content": text} for role, text in self.examples]
         messages.append({"role": "user", "content": string.Template(self.user).substitute(values)})
         return messages
 
@@ -78,18 +86,27 @@ def parse_template(text: str, source: str = "") -> JudgeTemplate:
     body = "\n".join(lines[1:])
     parts = SECTION_RE.split(body)
     # parts: [preamble, name1, text1, name2, text2, ...]
-    sections: dict[str, str] = {}
-    for name, chunk in zip(parts[1::2], parts[2::2], strict=True):
-        if name in sections:
-            raise InputError(f"judge template {source or '<text>'}: section [{name}] appears twice")
-        sections[name] = chunk.strip("\n")
-    if "user" not in sections:
-        raise InputError(f"judge template {source or '<text>'}: no [user] section")
+    where = f"judge template {source or '<text>'}"
+    ordered = [(name, chunk.strip("\n")) for name, chunk in zip(parts[1::2], parts[2::2], strict=True)]
+    system = ""
+    if ordered and ordered[0][0] == "system":
+        system = ordered.pop(0)[1]
+    if any(name == "system" for name, _ in ordered):
+        raise InputError(f"{where}: [system] must come first, once")
+    if not ordered or ordered[-1][0] != "user":
+        raise InputError(f"{where}: no final [user] section")
+    turns = ordered[:-1]
+    for i, (name, _) in enumerate(turns):
+        if name != ("user" if i % 2 == 0 else "assistant"):
+            raise InputError(f"{where}: example turns must alternate [user] / [assistant] before the final [user]")
+    if len(turns) % 2:
+        raise InputError(f"{where}: every example [user] needs its [assistant] answer")
     tmpl = JudgeTemplate(
         id=header["id"],
         version=int(header["version"]),
-        system=sections.get("system", ""),
-        user=sections["user"],
+        system=system,
+        user=ordered[-1][1],
+        examples=tuple((("user" if n == "user" else "assistant"), t) for n, t in turns),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         source=source,
     )

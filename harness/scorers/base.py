@@ -28,11 +28,13 @@ class LoglikelihoodModel(Protocol):
 @dataclass
 class ScoreContext:
     """What a scorer may need besides the sample: the suite folder (to resolve files such as a JSON
-    schema), the exact prompt text, and the model (for reference perplexity)."""
+    schema), the exact prompt text, the model (for reference perplexity), and the run's store (an
+    LLM judge caches its calls there)."""
 
     suite_root: Path | None = None
     prompt_text: str = ""
     model: LoglikelihoodModel | None = None
+    store: Any = None
 
     def resolve(self, path: str) -> Path:
         p = Path(path)

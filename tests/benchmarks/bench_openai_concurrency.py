@@ -80,8 +80,10 @@ def measure(n: int, concurrency: int, delay: float, same_process: bool = False) 
     lost = sum(1 for p in prompts if seen[p] == 0)
     dup = sum(c - 1 for c in seen.values() if c > 1)
     print(f"concurrency {concurrency:>2}: {n} requests in {dt:6.2f}s = {n / dt:7.1f} req/s; "
-          f"correct in order {ok}/{n}, lost {lost}, duplicated {dup}, peak in flight {peak}", flush=True)
-    return {"n": n, "wall_s": dt, "rate": n / dt, "correct": ok, "lost": lost, "duplicated": dup, "peak": peak}
+          f"correct in order {ok}/{n}, lost {lost}, duplicated {dup}, peak in flight {peak}, "
+          f"client retries {backend.stats['retries']}", flush=True)
+    return {"n": n, "wall_s": dt, "rate": n / dt, "correct": ok, "lost": lost, "duplicated": dup, "peak": peak,
+            "retries": backend.stats["retries"]}
 
 
 def main() -> None:

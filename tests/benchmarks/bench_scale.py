@@ -151,7 +151,7 @@ def compare(directory: Path, repeat: int) -> None:
             print(proc.stdout[-2000:], proc.stderr[-2000:])
             raise SystemExit(proc.returncode)
     rss_cli = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"`tunebench compare A B` (subprocess, includes start-up): " + ", ".join(f"{w:.2f}s" for w in cli_walls)
+    print("`tunebench compare A B` (subprocess, includes start-up): " + ", ".join(f"{w:.2f}s" for w in cli_walls)
           + f"; peak RSS {rss_cli:.0f} MB", flush=True)
     print("\n".join(proc.stdout.splitlines()[:16]))
     # for scale: what holding every completion of one run at once costs
