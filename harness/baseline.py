@@ -28,7 +28,9 @@ class VariantGrid(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     systems: dict[str, str] = Field(description="name -> system prompt")
-    fewshot_k: list[int] = Field(default_factory=lambda: [0], description="few-shot counts, e.g. [0, 1, 3, 5]")
+    fewshot_k: list[int] = Field(
+        default_factory=lambda: [0], description="few-shot counts, e.g. [0, 1, 3, 5]"
+    )
     template: str = "{input}"
     fewshot_split: str = "train"
     seed: int = 0
@@ -38,7 +40,9 @@ class VariantsFile(BaseModel):
     """`--variants FILE`: explicit variants, a grid, or both; optionally the selection metric."""
 
     model_config = ConfigDict(extra="forbid")
-    metric: str | None = Field(None, description="metric to maximize on dev (default: the suite's primary metric)")
+    metric: str | None = Field(
+        None, description="metric to maximize on dev (default: the suite's primary metric)"
+    )
     variants: list[PromptConfig] = Field(default_factory=list)
     grid: VariantGrid | None = None
 
@@ -47,10 +51,14 @@ class VariantsFile(BaseModel):
         if self.grid:
             g = self.grid
             for (name, system), k in itertools.product(g.systems.items(), g.fewshot_k):
-                out.append(PromptConfig(
-                    name=f"{name}-{k}shot", system=system, template=g.template,
-                    fewshot=FewShotConfig(k=k, split=g.fewshot_split, seed=g.seed),
-                ))
+                out.append(
+                    PromptConfig(
+                        name=f"{name}-{k}shot",
+                        system=system,
+                        template=g.template,
+                        fewshot=FewShotConfig(k=k, split=g.fewshot_split, seed=g.seed),
+                    )
+                )
         return out
 
 
@@ -80,13 +88,28 @@ class BaselineResult(BaseModel):
         from .fmt import num, table
 
         rows = [
-            (("* " if v.name == self.chosen else "  ") + v.name, num(v.dev_value),
-             f"[{num(v.ci_low)}, {num(v.ci_high)}]", num(v.prompt_tokens_mean, 0), v.run_id)
+            (
+                ("* " if v.name == self.chosen else "  ") + v.name,
+                num(v.dev_value),
+                f"[{num(v.ci_low)}, {num(v.ci_high)}]",
+                num(v.prompt_tokens_mean, 0),
+                v.run_id,
+            )
             for v in self.variants
         ]
-        head = f"baseline selection on {self.dev_split} by {self.metric} ({self.suite_ref}, model {self.model})"
-        tail = f"chosen: {self.chosen}" + (f"; test run {self.test_run_id}" if self.test_run_id else " (test run skipped)")
-        return "\n".join([head, table(["variant", self.metric, "95% CI", "prompt tok", "dev run"], rows, align="lrrrl"), tail])
+        head = (
+            f"baseline selection on {self.dev_split} by {self.metric} ({self.suite_ref}, model {self.model})"
+        )
+        tail = f"chosen: {self.chosen}" + (
+            f"; test run {self.test_run_id}" if self.test_run_id else " (test run skipped)"
+        )
+        return "\n".join(
+            [
+                head,
+                table(["variant", self.metric, "95% CI", "prompt tok", "dev run"], rows, align="lrrrl"),
+                tail,
+            ]
+        )
 
 
 def load_variants(path: str | Path) -> VariantsFile:
@@ -120,36 +143,85 @@ def select_baseline(
     if not metric:
         raise InputError(f"suite {suite.name!r} has no primary_metric; pass --metric")
     if dev_split == test_split:
-        raise InputError("the baseline is selected on the dev split and reported on the test split; they must differ")
+        raise InputError(
+            "the baseline is selected on the dev split and reported on the test split; they must differ"
+        )
     for v in variants:
         if v.fewshot.k and v.fewshot.split in (dev_split, test_split):
-            raise InputError(f"variant {v.name!r} draws few-shot examples from {v.fewshot.split!r}",
-                             hint="few-shot examples must come from the train split")
-    lazy = backend if isinstance(backend, LazyBackend) else LazyBackend(
-        spec, (lambda _s: backend) if backend is not None else (lambda s: make_backend(s, batch_size=batch_size))  # type: ignore[arg-type,return-value]
+            raise InputError(
+                f"variant {v.name!r} draws few-shot examples from {v.fewshot.split!r}",
+                hint="few-shot examples must come from the train split",
+            )
+    lazy = (
+        backend
+        if isinstance(backend, LazyBackend)
+        else LazyBackend(
+            spec,
+            (lambda _s: backend)
+            if backend is not None
+            else (lambda s: make_backend(s, batch_size=batch_size)),  # type: ignore[arg-type,return-value]
+        )
     )
     scores: list[VariantScore] = []
     for v in variants:
-        rec = run_suite(suite, spec, store=store, split=dev_split, limit=dev_limit, prompt=v, backend=lazy,
-                        batch_size=batch_size, progress=progress, tags={"role": "baseline-dev", "variant": v.name})
+        rec = run_suite(
+            suite,
+            spec,
+            store=store,
+            split=dev_split,
+            limit=dev_limit,
+            prompt=v,
+            backend=lazy,
+            batch_size=batch_size,
+            progress=progress,
+            tags={"role": "baseline-dev", "variant": v.name},
+        )
         m = rec.metrics.get(metric)
         if m is None:
-            raise InputError(f"metric {metric!r} not produced by suite {suite.name!r}",
-                             hint=f"metrics: {', '.join(rec.metrics)}")
-        scores.append(VariantScore(
-            name=v.name, run_id=rec.id, dev_value=m.value, ci_low=m.ci_low, ci_high=m.ci_high,
-            prompt_tokens_mean=rec.usage.get("prompt_tokens_mean", 0.0), prompt=v,
-        ))
+            raise InputError(
+                f"metric {metric!r} not produced by suite {suite.name!r}",
+                hint=f"metrics: {', '.join(rec.metrics)}",
+            )
+        scores.append(
+            VariantScore(
+                name=v.name,
+                run_id=rec.id,
+                dev_value=m.value,
+                ci_low=m.ci_low,
+                ci_high=m.ci_high,
+                prompt_tokens_mean=rec.usage.get("prompt_tokens_mean", 0.0),
+                prompt=v,
+            )
+        )
     # best dev value; ties go to the cheaper prompt
-    best = max(scores, key=lambda s: (s.dev_value if s.dev_value is not None else float("-inf"), -s.prompt_tokens_mean))
+    best = max(
+        scores,
+        key=lambda s: (s.dev_value if s.dev_value is not None else float("-inf"), -s.prompt_tokens_mean),
+    )
     test_rec: RunRecord | None = None
     if run_test:
-        test_rec = run_suite(suite, spec, store=store, split=test_split, limit=test_limit, prompt=best.prompt,
-                             backend=lazy, batch_size=batch_size, progress=progress,
-                             tags={"role": "baseline", "variant": best.name})
+        test_rec = run_suite(
+            suite,
+            spec,
+            store=store,
+            split=test_split,
+            limit=test_limit,
+            prompt=best.prompt,
+            backend=lazy,
+            batch_size=batch_size,
+            progress=progress,
+            tags={"role": "baseline", "variant": best.name},
+        )
     result = BaselineResult(
-        id=new_run_id(), suite=suite.name, suite_ref=suite.ref, model=spec.label, metric=metric,
-        dev_split=dev_split, test_split=test_split, variants=scores, chosen=best.name,
+        id=new_run_id(),
+        suite=suite.name,
+        suite_ref=suite.ref,
+        model=spec.label,
+        metric=metric,
+        dev_split=dev_split,
+        test_split=test_split,
+        variants=scores,
+        chosen=best.name,
         test_run_id=test_rec.id if test_rec else None,
     )
     body: dict[str, Any] = result.model_dump(mode="json")

@@ -88,7 +88,9 @@ def parse_row(row: Any, source: str, line: int) -> tuple[Sample | None, list[Pro
     problems: list[Problem] = []
     sid = row.get("id", f"{Path(source).stem}-{line}")
     if not isinstance(sid, (str, int)) or isinstance(sid, bool):
-        problems.append(Problem(source, line, f"'id': expected a string or integer, got {type(sid).__name__}"))
+        problems.append(
+            Problem(source, line, f"'id': expected a string or integer, got {type(sid).__name__}")
+        )
     meta = row.get("metadata", {})
     if not isinstance(meta, dict):
         problems.append(Problem(source, line, f"'metadata': expected an object, got {type(meta).__name__}"))
@@ -104,11 +106,21 @@ def parse_row(row: Any, source: str, line: int) -> tuple[Sample | None, list[Pro
         for i, m in enumerate(msgs):
             where = f"messages[{i}]"
             if not isinstance(m, dict):
-                problems.append(Problem(source, line, f"{where}: expected an object with role and content, got {type(m).__name__}"))
+                problems.append(
+                    Problem(
+                        source,
+                        line,
+                        f"{where}: expected an object with role and content, got {type(m).__name__}",
+                    )
+                )
                 continue
             role = m.get("role")
             if role not in ROLES:
-                problems.append(Problem(source, line, f"{where}: unknown role {role!r} (expected one of {', '.join(ROLES)})"))
+                problems.append(
+                    Problem(
+                        source, line, f"{where}: unknown role {role!r} (expected one of {', '.join(ROLES)})"
+                    )
+                )
                 continue
             err = _check_content(m.get("content"), f"{where} ({role}) content")
             if err:
@@ -127,7 +139,9 @@ def parse_row(row: Any, source: str, line: int) -> tuple[Sample | None, list[Pro
                     problems.append(Problem(source, line, err))
         for key in ("input", "system"):
             if key in row and row[key] not in (None, "") and not isinstance(row[key], str):
-                problems.append(Problem(source, line, f"'{key}': expected a string, got {type(row[key]).__name__}"))
+                problems.append(
+                    Problem(source, line, f"'{key}': expected a string, got {type(row[key]).__name__}")
+                )
         if problems:
             return None, problems
         if row.get("system"):
@@ -136,10 +150,14 @@ def parse_row(row: Any, source: str, line: int) -> tuple[Sample | None, list[Pro
         turns += [{"role": "user", "content": user}, {"role": "assistant", "content": row["output"]}]
     else:
         keys = ", ".join(sorted(map(str, row))) or "none"
-        return bad(f"expected a 'messages' list (chat) or 'instruction' + 'output' (Alpaca); found keys: {keys}")
+        return bad(
+            f"expected a 'messages' list (chat) or 'instruction' + 'output' (Alpaca); found keys: {keys}"
+        )
 
     if turns[-1]["role"] != "assistant":
-        return bad(f"missing assistant turn: the last message must be the assistant's reference answer (got {turns[-1]['role']!r})")
+        return bad(
+            f"missing assistant turn: the last message must be the assistant's reference answer (got {turns[-1]['role']!r})"
+        )
     if not any(t["role"] == "user" for t in turns[:-1]):
         return bad("no user turn before the assistant's answer")
     if problems:
@@ -165,7 +183,9 @@ def parse_row(row: Any, source: str, line: int) -> tuple[Sample | None, list[Pro
 def read_rows(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{p}: no such file", hint="check the path, or run `tunebench suites` to list built-in suites")
+        raise InputError(
+            f"{p}: no such file", hint="check the path, or run `tunebench suites` to list built-in suites"
+        )
     if p.suffix not in SUPPORTED:
         raise InputError(f"{p}: unsupported file type {p.suffix!r} (expected one of {', '.join(SUPPORTED)})")
     if p.suffix in (".jsonl", ".json"):
@@ -173,7 +193,9 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
     return _iter_datasets(p)
 
 
-def validate_rows(rows: Iterator[tuple[int, Any, str | None]], source: str) -> tuple[list[Sample], list[Problem]]:
+def validate_rows(
+    rows: Iterator[tuple[int, Any, str | None]], source: str
+) -> tuple[list[Sample], list[Problem]]:
     samples: list[Sample] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
@@ -185,7 +207,9 @@ def validate_rows(rows: Iterator[tuple[int, Any, str | None]], source: str) -> t
         problems += probs
         if sample is not None:
             if sample.id in seen:
-                problems.append(Problem(source, line, f"duplicate id {sample.id!r} (first on line {seen[sample.id]})"))
+                problems.append(
+                    Problem(source, line, f"duplicate id {sample.id!r} (first on line {seen[sample.id]})")
+                )
                 continue
             seen[sample.id] = line
             samples.append(sample)
@@ -199,7 +223,9 @@ def validate_file(path: str | Path) -> tuple[list[Sample], list[Problem]]:
     return validate_rows(read_rows(path), str(path))
 
 
-def load_samples(path: str | Path | None = None, *, hub_id: str | None = None, split: str = "train") -> list[Sample]:
+def load_samples(
+    path: str | Path | None = None, *, hub_id: str | None = None, split: str = "train"
+) -> list[Sample]:
     """Load and validate a dataset; raises InputError listing every problem (file:line: what)."""
     if path is not None:
         samples, problems = validate_file(path)

@@ -48,20 +48,48 @@ class DemoPlan:
 
 def plan(quick: bool) -> DemoPlan:
     if quick:
-        return DemoPlan(quick=True, variants=("instruct-0shot", "instruct-5shot"), dev_limit=16, test_limit=40,
-                        train_limit=160, epochs=1.0, learning_rate=5e-4, lora_r=16, batch_size=4,
-                        quantization="none", general_limit=40, judge_n=4)
-    return DemoPlan(quick=False, variants=("instruct-0shot", "instruct-3shot", "instruct-5shot", "terse-1shot"),
-                    dev_limit=40, test_limit=None, train_limit=None, epochs=2.0, learning_rate=3e-4, lora_r=16,
-                    batch_size=4, quantization="none", general_limit=GENERAL_LOGLIK_ITEMS, judge_n=10)
+        return DemoPlan(
+            quick=True,
+            variants=("instruct-0shot", "instruct-5shot"),
+            dev_limit=16,
+            test_limit=40,
+            train_limit=160,
+            epochs=1.0,
+            learning_rate=5e-4,
+            lora_r=16,
+            batch_size=4,
+            quantization="none",
+            general_limit=40,
+            judge_n=4,
+        )
+    return DemoPlan(
+        quick=False,
+        variants=("instruct-0shot", "instruct-3shot", "instruct-5shot", "terse-1shot"),
+        dev_limit=40,
+        test_limit=None,
+        train_limit=None,
+        epochs=2.0,
+        learning_rate=3e-4,
+        lora_r=16,
+        batch_size=4,
+        quantization="none",
+        general_limit=GENERAL_LOGLIK_ITEMS,
+        judge_n=10,
+    )
 
 
 def _header(i: int, n: int, title: str) -> None:
     print(f"\n== {i}/{n} {title} ==", flush=True)
 
 
-def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_url: str | None = None,
-             progress: bool = True, quantization: str | None = None) -> dict[str, Any]:
+def run_demo(
+    *,
+    quick: bool = False,
+    workspace: str | Path | None = None,
+    store_url: str | None = None,
+    progress: bool = True,
+    quantization: str | None = None,
+) -> dict[str, Any]:
     from .baseline import select_baseline
     from .compare import compare_runs
     from .hygiene import HygieneConfig, check_dataset, store_report, write_clean
@@ -82,8 +110,10 @@ def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_
     store = Store(store_url, workspace=ws)
     suite = load_suite(SUITE)
     steps = 8
-    print(f"tunebench demo{' --quick' if quick else ''}: is a fine-tuned Gemma 3 270M better than the base model "
-          f"with its best prompt on {suite.ref}?")
+    print(
+        f"tunebench demo{' --quick' if quick else ''}: is a fine-tuned Gemma 3 270M better than the base model "
+        f"with its best prompt on {suite.ref}?"
+    )
     ensure_default_model(ws)
 
     # 1. data hygiene before any training --------------------------------------------------------
@@ -103,12 +133,23 @@ def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_
     n_train = sum(1 for _ in train_file.open())
 
     # 2. best-prompt baseline: selected on dev, run once on test ---------------------------------
-    _header(2, steps, f"best-prompt baseline: {len(p.variants)} prompt variants scored on dev"
-            f"{f' (first {p.dev_limit})' if p.dev_limit else ''}, the best run on test")
+    _header(
+        2,
+        steps,
+        f"best-prompt baseline: {len(p.variants)} prompt variants scored on dev"
+        f"{f' (first {p.dev_limit})' if p.dev_limit else ''}, the best run on test",
+    )
     base_spec = parse_spec("default", workspace=ws)
     variants = [v for v in suite.variants if v.name in p.variants]
-    base = select_baseline(suite, base_spec, store=store, variants=variants, dev_limit=p.dev_limit,
-                           test_limit=p.test_limit, progress=progress)
+    base = select_baseline(
+        suite,
+        base_spec,
+        store=store,
+        variants=variants,
+        dev_limit=p.dev_limit,
+        test_limit=p.test_limit,
+        progress=progress,
+    )
     print(base.to_text())
 
     # 3. candidate: LoRA/QLoRA on the clean train data ------------------------------------------
@@ -131,19 +172,30 @@ def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_
         seed=0,
         threads=default_threads(),
     )
-    [(train_body, _)] = train_candidates([cfg], store=store, workspace=ws, progress=progress,
-                                          hygiene_id=hygiene_id)
-    print(f"trained {train_body['steps']} steps in {train_body['wall_time_s']:.0f}s "
-          f"({train_body['tokens_per_s']:.0f} tokens/s, quantization {train_body['quantization']}); "
-          f"loss {train_body['first_loss']:.3f} -> {train_body['final_loss']:.3f}")
+    [(train_body, _)] = train_candidates(
+        [cfg], store=store, workspace=ws, progress=progress, hygiene_id=hygiene_id
+    )
+    print(
+        f"trained {train_body['steps']} steps in {train_body['wall_time_s']:.0f}s "
+        f"({train_body['tokens_per_s']:.0f} tokens/s, quantization {train_body['quantization']}); "
+        f"loss {train_body['first_loss']:.3f} -> {train_body['final_loss']:.3f}"
+    )
 
     # 4. candidate on test -------------------------------------------------------------------------
     _header(4, steps, "candidate on the test split (bare ticket: no system prompt, no examples)")
     from types import SimpleNamespace
 
     cand_spec = candidate_spec(SimpleNamespace(**train_body), ws)
-    cand = run_suite(suite, cand_spec, store=store, split="test", limit=p.test_limit, prompt=CANDIDATE_PROMPT,
-                     progress=progress, tags={"role": "candidate", "training_run": train_body["id"]})
+    cand = run_suite(
+        suite,
+        cand_spec,
+        store=store,
+        split="test",
+        limit=p.test_limit,
+        prompt=CANDIDATE_PROMPT,
+        progress=progress,
+        tags={"role": "candidate", "training_run": train_body["id"]},
+    )
 
     # 5. paired comparison -----------------------------------------------------------------------
     _header(5, steps, "paired comparison on the same test items: baseline (A) vs candidate (B)")
@@ -152,37 +204,69 @@ def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_
     print(comp.to_text())
 
     # 6. general-capability regression suite, then the deploy gate ------------------------------
-    _header(6, steps, "general-capability suite on both models, then the deploy gate "
-            "(improves on ticket-triage, non-inferior on general)")
+    _header(
+        6,
+        steps,
+        "general-capability suite on both models, then the deploy gate "
+        "(improves on ticket-triage, non-inferior on general)",
+    )
     from .gate import evaluate_gate, load_policy
 
     general = load_suite("general")
     g_runs = {}
     for role, spec in (("baseline", base_spec), ("candidate", cand_spec)):
-        g_runs[role] = run_suite(general, spec, store=store, split="test", limit=p.general_limit,
-                                 progress=progress, tags={"role": role, "demo": "general"})
-    print(f"general ({general.ref}, n={g_runs['baseline'].n_samples}): " + "  ".join(
-        f"{m}: base {g_runs['baseline'].metrics[m].value:.3f} -> candidate {g_runs['candidate'].metrics[m].value:.3f}"
-        for m in GENERAL_METRICS if m in g_runs["baseline"].metrics and m in g_runs["candidate"].metrics))
+        g_runs[role] = run_suite(
+            general,
+            spec,
+            store=store,
+            split="test",
+            limit=p.general_limit,
+            progress=progress,
+            tags={"role": role, "demo": "general"},
+        )
+    print(
+        f"general ({general.ref}, n={g_runs['baseline'].n_samples}): "
+        + "  ".join(
+            f"{m}: base {g_runs['baseline'].metrics[m].value:.3f} -> candidate {g_runs['candidate'].metrics[m].value:.3f}"
+            for m in GENERAL_METRICS
+            if m in g_runs["baseline"].metrics and m in g_runs["candidate"].metrics
+        )
+    )
     policy = load_policy(DEMO_POLICY)
     verdict = evaluate_gate(
-        store, policy,
+        store,
+        policy,
         candidate_runs={SUITE: cand.id, "general": g_runs["candidate"].id},
         baseline_runs={SUITE: base.test_run_id, "general": g_runs["baseline"].id},
-        candidate_label=f"candidate {train_body['id']}", baseline_label=f"default ({base.chosen})",
+        candidate_label=f"candidate {train_body['id']}",
+        baseline_label=f"default ({base.chosen})",
     )
     print(verdict.to_text())
 
     # 7. LLM-as-judge through a local OpenAI-compatible endpoint ---------------------------------
-    _header(7, steps, f"pairwise LLM judge on {p.judge_n} test items, both orders, with the embedded "
-            "model served by `tunebench serve` as the judge")
+    _header(
+        7,
+        steps,
+        f"pairwise LLM judge on {p.judge_n} test items, both orders, with the embedded "
+        "model served by `tunebench serve` as the judge",
+    )
     from .judge import judge_pairwise
     from .serve import running_server
 
     with running_server("default", workspace=ws, model_name="gemma-3-270m-judge") as srv:
         # few-shot template: a base model echoes a bare instruction (PLATFORM.md), examples help
-        judged = judge_pairwise(store, base.test_run_id, cand.id, srv.openai_spec, n=p.judge_n, max_tokens=64,
-                                concurrency=2, timeout_s=300, max_retries=1, template="pairwise-fewshot-v1")
+        judged = judge_pairwise(
+            store,
+            base.test_run_id,
+            cand.id,
+            srv.openai_spec,
+            n=p.judge_n,
+            max_tokens=64,
+            concurrency=2,
+            timeout_s=300,
+            max_retries=1,
+            template="pairwise-fewshot-v1",
+        )
     print(judged.to_text())
 
     # 8. reports and where to look next -----------------------------------------------------------
@@ -198,16 +282,29 @@ def run_demo(*, quick: bool = False, workspace: str | Path | None = None, store_
         print(f"{fmt}: {out}")
     wall = time.perf_counter() - t0
     summary = {
-        "baseline_run": base.test_run_id, "baseline_variant": base.chosen, "candidate_run": cand.id,
-        "comparison": comp.id, "training_run": train_body["id"], "adapter": train_body["adapter_path"],
-        "general_runs": {k: v.id for k, v in g_runs.items()}, "verdict": verdict.id, "verdict_passed": verdict.passed,
-        "judgment": judged.id, "reports": report_paths, "wall_s": round(wall, 1), "workspace": str(ws),
+        "baseline_run": base.test_run_id,
+        "baseline_variant": base.chosen,
+        "candidate_run": cand.id,
+        "comparison": comp.id,
+        "training_run": train_body["id"],
+        "adapter": train_body["adapter_path"],
+        "general_runs": {k: v.id for k, v in g_runs.items()},
+        "verdict": verdict.id,
+        "verdict_passed": verdict.passed,
+        "judgment": judged.id,
+        "reports": report_paths,
+        "wall_s": round(wall, 1),
+        "workspace": str(ws),
     }
     (demo_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     ws_flag = "" if workspace is None else f"--workspace {ws} "
-    print(f"\ndemo finished in {wall / 60:.1f} min; verdict {'PASS' if verdict.passed else 'FAIL'}. "
-          f"Everything is stored in {store.url}")
-    print(f"  tunebench {ws_flag}dashboard            # look at runs, the comparison, training, gate and judge")
+    print(
+        f"\ndemo finished in {wall / 60:.1f} min; verdict {'PASS' if verdict.passed else 'FAIL'}. "
+        f"Everything is stored in {store.url}"
+    )
+    print(
+        f"  tunebench {ws_flag}dashboard            # look at runs, the comparison, training, gate and judge"
+    )
     print(f"  tunebench {ws_flag}show {cand.id}")
     print(f"  tunebench {ws_flag}compare {base.test_run_id} {cand.id}")
     sys.stdout.flush()

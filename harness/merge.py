@@ -21,7 +21,9 @@ def adapter_base(adapter: str | Path) -> str:
     return str(base)
 
 
-def merge_adapter(adapter: str | Path, out: str | Path, *, base: str | None = None, dtype: str | None = None) -> Path:
+def merge_adapter(
+    adapter: str | Path, out: str | Path, *, base: str | None = None, dtype: str | None = None
+) -> Path:
     """Load base + adapter in the adapter's training precision (4-bit bases merge into their
     unquantized weights, with a warning), merge_and_unload, save model + tokenizer to `out`."""
     import torch
@@ -34,8 +36,11 @@ def merge_adapter(adapter: str | Path, out: str | Path, *, base: str | None = No
     base = base or adapter_base(ap)
     meta = read_adapter_meta(ap)
     if meta.get("quantization") not in (None, "none"):
-        print(f"[tunebench] warning: adapter was trained on a {meta['quantization']} base; merging into the "
-              "unquantized base weights, so outputs can differ from the 4-bit adapter", file=sys.stderr)
+        print(
+            f"[tunebench] warning: adapter was trained on a {meta['quantization']} base; merging into the "
+            "unquantized base weights, so outputs can differ from the 4-bit adapter",
+            file=sys.stderr,
+        )
     dtype = dtype or meta.get("base_precision") or "auto"
     torch_dtype = getattr(torch, dtype) if dtype in ("bfloat16", "float16", "float32") else "auto"
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
@@ -45,6 +50,15 @@ def merge_adapter(adapter: str | Path, out: str | Path, *, base: str | None = No
     outp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(outp)
     tok.save_pretrained(outp)
-    (outp / "tunebench_merged.json").write_text(json.dumps({"base_model": base, "adapter": str(ap.resolve()),
-                                                            "dtype": dtype, **{f"adapter_{k}": v for k, v in meta.items()}}, indent=2))
+    (outp / "tunebench_merged.json").write_text(
+        json.dumps(
+            {
+                "base_model": base,
+                "adapter": str(ap.resolve()),
+                "dtype": dtype,
+                **{f"adapter_{k}": v for k, v in meta.items()},
+            },
+            indent=2,
+        )
+    )
     return outp

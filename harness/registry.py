@@ -33,7 +33,9 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise InputError(self.unknown_message(name), hint=f"known {self.kind}s: {', '.join(sorted(self._items))}") from None
+            raise InputError(
+                self.unknown_message(name), hint=f"known {self.kind}s: {', '.join(sorted(self._items))}"
+            ) from None
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self._items), n=1, cutoff=0.5)

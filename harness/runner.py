@@ -97,7 +97,9 @@ def loglik_requests(sample: Sample) -> list[tuple[str, str]]:
 
 def loglik_key(spec: ModelSpec, task: str, requests: Sequence[tuple[str, str]]) -> str:
     """Content address of one sample's log-likelihood requests (same table as generations)."""
-    return stable_hash({"model": spec.identity, "kind": f"loglikelihood:{task}", "requests": [list(r) for r in requests]})
+    return stable_hash(
+        {"model": spec.identity, "kind": f"loglikelihood:{task}", "requests": [list(r) for r in requests]}
+    )
 
 
 def check_tasks(samples: Sequence[Sample], where: str = "suite") -> None:
@@ -107,13 +109,21 @@ def check_tasks(samples: Sequence[Sample], where: str = "suite") -> None:
         task = sample_task(s)
         meta = s.metadata
         if task not in TASK_TYPES:
-            problems.append(f"{s.id}: unknown metadata.task {task!r} (expected one of {', '.join(TASK_TYPES)})")
+            problems.append(
+                f"{s.id}: unknown metadata.task {task!r} (expected one of {', '.join(TASK_TYPES)})"
+            )
         elif task == "mc":
             choices, gold = meta.get("choices"), meta.get("gold")
-            if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
+            if (
+                not isinstance(choices, list)
+                or len(choices) < 2
+                or not all(isinstance(c, str) and c for c in choices)
+            ):
                 problems.append(f"{s.id}: mc needs metadata.choices, a list of at least 2 non-empty strings")
             elif isinstance(gold, bool) or not isinstance(gold, int) or not 0 <= gold < len(choices):
-                problems.append(f"{s.id}: mc needs metadata.gold, an index into its {len(choices)} choices (got {gold!r})")
+                problems.append(
+                    f"{s.id}: mc needs metadata.gold, an index into its {len(choices)} choices (got {gold!r})"
+                )
             elif "context" in meta and not isinstance(meta["context"], str):
                 problems.append(f"{s.id}: metadata.context must be a string")
         elif task == "ppl" and not s.reference:
@@ -146,7 +156,10 @@ def _loglik_completions(
         # plain-text contexts start with BOS where the tokenizer adds one (as lm-eval encodes them)
         results = fn(flat, add_bos=True) if "add_bos" in inspect.signature(fn).parameters else fn(flat)
     except NotImplementedError as e:
-        return [Completion(text="", error=f"{no_ll} ({e})" if str(e) else no_ll, finish_reason="error") for _ in samples]
+        return [
+            Completion(text="", error=f"{no_ll} ({e})" if str(e) else no_ll, finish_reason="error")
+            for _ in samples
+        ]
     dt = (time.perf_counter() - t0) / max(1, len(samples))
     if len(results) != len(flat):
         raise RuntimeError(f"loglikelihood returned {len(results)} results for {len(flat)} requests")
@@ -160,12 +173,27 @@ def _loglik_completions(
             choices = [str(c) for c in s.metadata["choices"]]
             lls = [ll for ll, _ in res]
             best = max(range(len(lls)), key=lambda i: (lls[i], -i))
-            raw = {"loglikelihoods": lls, "choice_chars": [len(c) for c in choices], "choice_tokens": [n for _, n in res]}
-            out.append(Completion(text=choices[best], completion_tokens=ntok, latency_s=dt,
-                                  finish_reason="loglikelihood", raw=raw))
+            raw = {
+                "loglikelihoods": lls,
+                "choice_chars": [len(c) for c in choices],
+                "choice_tokens": [n for _, n in res],
+            }
+            out.append(
+                Completion(
+                    text=choices[best],
+                    completion_tokens=ntok,
+                    latency_s=dt,
+                    finish_reason="loglikelihood",
+                    raw=raw,
+                )
+            )
         else:
             raw = {"nll": -res[0][0], "tokens": res[0][1]}
-            out.append(Completion(text="", completion_tokens=ntok, latency_s=dt, finish_reason="loglikelihood", raw=raw))
+            out.append(
+                Completion(
+                    text="", completion_tokens=ntok, latency_s=dt, finish_reason="loglikelihood", raw=raw
+                )
+            )
     return out
 
 
@@ -180,7 +208,10 @@ def environment() -> dict[str, Any]:
             pass
     try:
         rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
             cwd=Path(__file__).resolve().parent,
         )
         if rev.returncode == 0:
@@ -222,13 +253,19 @@ def make_backend(spec: ModelSpec, *, batch_size: int = 8) -> ModelBackend:
 
 
 def aggregate(
-    scorers: Sequence[BaseScorer], per_sample: Sequence[Sequence[Score]], *, n_boot: int = N_BOOT, seed: int = BOOT_SEED
+    scorers: Sequence[BaseScorer],
+    per_sample: Sequence[Sequence[Score]],
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = BOOT_SEED,
 ) -> dict[str, MetricValue]:
     """Metrics with seeded percentile-bootstrap 95% CIs. Mean-type metrics resample the per-sample
     values; corpus-level metrics (macro-F1, corpus perplexity) are recomputed on each resample."""
     out: dict[str, MetricValue] = {}
     for sc in scorers:
-        mine = [[s for s in row if s.name == sc.name or s.name.startswith(sc.name + ".")] for row in per_sample]
+        mine = [
+            [s for s in row if s.name == sc.name or s.name.startswith(sc.name + ".")] for row in per_sample
+        ]
         flat = [s for row in mine for s in row]
         if not flat:
             continue
@@ -241,7 +278,11 @@ def aggregate(
             # scorers whose metrics are functions of summed per-sample counts (classification)
             # resample all of them at once, vectorized (same resamples as bootstrap_ci_fn)
             vec = getattr(sc, "resample_stats", None)
-            boot = sc.metrics_from_sums(stats.resample_sums(vec(mine), n_boot=n_boot, seed=seed)) if callable(vec) and m > 1 else {}  # type: ignore[attr-defined]
+            boot = (
+                sc.metrics_from_sums(stats.resample_sums(vec(mine), n_boot=n_boot, seed=seed))  # type: ignore[attr-defined]
+                if callable(vec) and m > 1
+                else {}
+            )
             for name, value in full.items():
                 if name in boot:
                     _, lo, hi = stats.percentile_interval(value, boot[name])
@@ -252,7 +293,9 @@ def aggregate(
                     sub = [s for i in idx for s in mine[i]]
                     return float(sc.metrics(sub).get(name, float("nan")))
 
-                _, lo, hi = stats.bootstrap_ci_fn(m, fn, n_boot=n_boot, seed=seed) if m > 1 else (value, value, value)
+                _, lo, hi = (
+                    stats.bootstrap_ci_fn(m, fn, n_boot=n_boot, seed=seed) if m > 1 else (value, value, value)
+                )
                 out[name] = MetricValue(value=value, ci_low=lo, ci_high=hi, n=m)
         else:
             names = sorted({s.name for s in flat})
@@ -325,17 +368,35 @@ def run_suite(
     else:
         lazy = LazyBackend(spec, lambda s: make_backend(s, batch_size=batch_size))
 
-    config_key = stable_hash({
-        "suite": suite.content_hash, "model": spec.identity, "prompt": prompt.model_dump(mode="json"),
-        "split": split, "limit": limit, "ids": [s.id for s in items], "tags": tags or {},
-    })
+    config_key = stable_hash(
+        {
+            "suite": suite.content_hash,
+            "model": spec.identity,
+            "prompt": prompt.model_dump(mode="json"),
+            "split": split,
+            "limit": limit,
+            "ids": [s.id for s in items],
+            "tags": tags or {},
+        }
+    )
     record = store.find_unfinished_run(config_key)
     resumed = record is not None
     if record is None:
         record = RunRecord(
-            id=new_run_id(), suite=suite.name, suite_version=suite.version, suite_hash=suite.content_hash,
-            suite_path=str(Path(suite.root) / "suite.yaml") if suite.root else None, model=spec, prompt=prompt, split=split, limit=limit, env=environment(), status="running",
-            n_samples=len(items), created_at=now_iso(), tags=tags or {},
+            id=new_run_id(),
+            suite=suite.name,
+            suite_version=suite.version,
+            suite_hash=suite.content_hash,
+            suite_path=str(Path(suite.root) / "suite.yaml") if suite.root else None,
+            model=spec,
+            prompt=prompt,
+            split=split,
+            limit=limit,
+            env=environment(),
+            status="running",
+            n_samples=len(items),
+            created_at=now_iso(),
+            tags=tags or {},
         )
         store.insert_run(record, config_key)
 
@@ -351,8 +412,13 @@ def run_suite(
         # length-sorted across the whole todo list, so each batch holds similar lengths
         todo_keys.sort(key=lambda k: -sum(len(m["content"]) for m in prompt_of[k]))
         chunk = batch_size if spec.backend == "hf" else max(batch_size, 32)
-        bar = tqdm(total=len(todo_keys), desc=f"generate {suite.name}/{split}", unit="sample",
-                   disable=not progress, file=sys.stderr)
+        bar = tqdm(
+            total=len(todo_keys),
+            desc=f"generate {suite.name}/{split}",
+            unit="sample",
+            disable=not progress,
+            file=sys.stderr,
+        )
         try:
             for start in range(0, len(todo_keys), chunk):
                 ks = todo_keys[start : start + chunk]
@@ -380,8 +446,13 @@ def run_suite(
         model = lazy.get()
         # longest first, so each backend batch holds similar lengths
         ll_todo.sort(key=lambda i: -sum(len(c) + len(x) for c, x in ll_reqs[i]))
-        bar = tqdm(total=len(ll_todo), desc=f"loglikelihood {suite.name}/{split}", unit="sample",
-                   disable=not progress, file=sys.stderr)
+        bar = tqdm(
+            total=len(ll_todo),
+            desc=f"loglikelihood {suite.name}/{split}",
+            unit="sample",
+            disable=not progress,
+            file=sys.stderr,
+        )
         try:
             for start in range(0, len(ll_todo), batch_size):
                 idx = ll_todo[start : start + batch_size]
@@ -408,10 +479,17 @@ def run_suite(
     results: list[SampleResult] = []
     per_sample: list[list[Score]] = []
     t_score = time.perf_counter()
-    base_ctx = ScoreContext(suite_root=Path(suite.root) if suite.root else None, model=model_for_scoring, store=store)  # type: ignore[arg-type]
+    base_ctx = ScoreContext(
+        suite_root=Path(suite.root) if suite.root else None,
+        model=model_for_scoring,  # type: ignore[arg-type]
+        store=store,
+    )
     accepts = [scorer_tasks(spec_, sc) for spec_, sc in zip(suite.scorers, scorers, strict=True)]
     for sc, ok in zip(scorers, accepts, strict=True):
-        sc.prepare([(s, cached[k]) for s, k, t in zip(items, keys, tasks, strict=True) if ok is None or t in ok], base_ctx)
+        sc.prepare(
+            [(s, cached[k]) for s, k, t in zip(items, keys, tasks, strict=True) if ok is None or t in ok],
+            base_ctx,
+        )
     for i, (s, m, k) in enumerate(zip(items, prompts, keys, strict=True)):
         c = cached[k]
         c = c.model_copy(update={"raw": {**(c.raw or {}), "_cache_key": k}})
@@ -420,7 +498,9 @@ def run_suite(
         else:
             text = sent_text.get(k) or (render(m) if callable(render) else _plain(m))
         ctx = ScoreContext(
-            suite_root=Path(suite.root) if suite.root else None, prompt_text=text, model=model_for_scoring,  # type: ignore[arg-type]
+            suite_root=Path(suite.root) if suite.root else None,
+            prompt_text=text,
+            model=model_for_scoring,  # type: ignore[arg-type]
             store=store,
         )
         row: list[Score] = []
@@ -428,8 +508,17 @@ def run_suite(
             if ok is None or tasks[i] in ok:
                 row += sc.score(s, c, ctx)
         per_sample.append(row)
-        results.append(SampleResult(run_id=record.id, sample_id=s.id, prompt=m, prompt_text=text,
-                                    completion=c, reference=s.reference, scores=row))
+        results.append(
+            SampleResult(
+                run_id=record.id,
+                sample_id=s.id,
+                prompt=m,
+                prompt_text=text,
+                completion=c,
+                reference=s.reference,
+                scores=row,
+            )
+        )
     metrics = aggregate(scorers, per_sample)
     completions = [r.completion for i, r in enumerate(results) if i not in ll_reqs]
     usage = usage_summary(completions)
@@ -444,22 +533,24 @@ def run_suite(
     env = dict(record.env)
     if lazy.loaded and "torch" in sys.modules:  # loading the backend sets torch's thread count
         env["torch_threads"] = sys.modules["torch"].get_num_threads()
-    record = record.model_copy(update={
-        "env": env,
-        "status": "completed",
-        "metrics": metrics,
-        "usage": usage,
-        "finished_at": now_iso(),
-        "timing": {
-            "total_s": time.perf_counter() - t_start,
-            "generation_s": gen_time,
-            **({"loglikelihood_s": ll_time} if ll_reqs else {}),
-            "scoring_s": time.perf_counter() - t_score,
-            "generated": float(generated),
-            "cached": float(len(set(keys)) - generated),
-            "resumed": float(resumed),
-        },
-    })
+    record = record.model_copy(
+        update={
+            "env": env,
+            "status": "completed",
+            "metrics": metrics,
+            "usage": usage,
+            "finished_at": now_iso(),
+            "timing": {
+                "total_s": time.perf_counter() - t_start,
+                "generation_s": gen_time,
+                **({"loglikelihood_s": ll_time} if ll_reqs else {}),
+                "scoring_s": time.perf_counter() - t_score,
+                "generated": float(generated),
+                "cached": float(len(set(keys)) - generated),
+                "resumed": float(resumed),
+            },
+        }
+    )
     store.finish_run(record, results)
     return record
 

@@ -163,7 +163,9 @@ def percentile_interval(point: float, boot: ArrayLike, alpha: float = 0.05) -> I
     return _interval(point, arr, alpha)
 
 
-def resample_sums(x: ArrayLike, *, n_boot: int = 1000, seed: int = 0, max_cells: int = 4_000_000) -> NDArray[np.float64]:
+def resample_sums(
+    x: ArrayLike, *, n_boot: int = 1000, seed: int = 0, max_cells: int = 4_000_000
+) -> NDArray[np.float64]:
     """Column sums of ``x`` (``(n, k)`` per-sample statistics) over every bootstrap resample:
     ``(n_boot, k)``, row ``r`` being ``x[idx[r]].sum(axis=0)`` for the same resample indices
     ``idx`` every other function here draws for ``(n, n_boot, seed)``.

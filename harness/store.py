@@ -44,12 +44,14 @@ class ScoreRow(NamedTuple):
 
 
 schema_migrations = Table(
-    "schema_migrations", metadata,
+    "schema_migrations",
+    metadata,
     Column("version", Integer, primary_key=True),
     Column("applied_at", String(40), nullable=False),
 )
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("suite", String(200), nullable=False, index=True),
     Column("suite_version", String(50), nullable=False),
@@ -64,7 +66,8 @@ runs = Table(
     Column("record", Text, nullable=False),
 )
 generations = Table(
-    "generations", metadata,
+    "generations",
+    metadata,
     Column("key", String(64), primary_key=True),
     Column("model_identity", String(64), nullable=False),
     Column("prompt_text", Text, nullable=False),
@@ -72,7 +75,8 @@ generations = Table(
     Column("created_at", String(40), nullable=False),
 )
 samples = Table(
-    "samples", metadata,
+    "samples",
+    metadata,
     Column("run_id", String(64), primary_key=True),
     Column("sample_id", String(200), primary_key=True),
     Column("idx", Integer, nullable=False),
@@ -83,7 +87,8 @@ samples = Table(
     Column("completion", Text, nullable=False),
 )
 scores = Table(
-    "scores", metadata,
+    "scores",
+    metadata,
     Column("run_id", String(64), primary_key=True),
     Column("sample_id", String(200), primary_key=True),
     Column("name", String(200), primary_key=True),
@@ -92,7 +97,8 @@ scores = Table(
     Column("data", Text, nullable=False),
 )
 metrics = Table(
-    "metrics", metadata,
+    "metrics",
+    metadata,
     Column("run_id", String(64), primary_key=True),
     Column("name", String(200), primary_key=True),
     Column("value", Float),
@@ -102,7 +108,8 @@ metrics = Table(
 )
 records = Table(
     # Other stored records (training runs, baseline selections, comparisons), by kind.
-    "records", metadata,
+    "records",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("kind", String(50), nullable=False, index=True),
     Column("created_at", String(40), nullable=False),
@@ -113,7 +120,8 @@ records = Table(
 judge_calls = Table(
     # One row per judge call (harness/judge): the judge's identity, the template, the exact prompt, every
     # raw reply (a reply that failed to parse and the retry after it) and the parsed verdict or error.
-    "judge_calls", metadata,
+    "judge_calls",
+    metadata,
     Column("key", String(64), primary_key=True),
     Column("judge", String(1000), nullable=False, index=True),
     Column("judge_identity", String(64), nullable=False),
@@ -153,7 +161,7 @@ class Store:
     def __init__(self, url: str | None = None, *, workspace: str | Path | None = None):
         self.url = url or default_url(workspace)
         if self.url.startswith("sqlite:///"):
-            Path(self.url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(self.url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -190,7 +198,9 @@ class Store:
         with self.engine.connect() as conn:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
-                rows = conn.execute(select(generations.c.key, generations.c.completion).where(generations.c.key.in_(chunk)))
+                rows = conn.execute(
+                    select(generations.c.key, generations.c.completion).where(generations.c.key.in_(chunk))
+                )
                 for k, c in rows:
                     found[k] = Completion.model_validate_json(c)
         return found
@@ -209,13 +219,24 @@ class Store:
     def put_generations(self, items: Iterable[tuple[str, str, str, Completion]]) -> None:
         """(key, model_identity, prompt_text, completion); one transaction; existing keys kept."""
         rows = [
-            {"key": k, "model_identity": mi, "prompt_text": pt, "completion": c.model_dump_json(), "created_at": now_iso()}
+            {
+                "key": k,
+                "model_identity": mi,
+                "prompt_text": pt,
+                "completion": c.model_dump_json(),
+                "created_at": now_iso(),
+            }
             for k, mi, pt, c in items
         ]
         if not rows:
             return
         with self.engine.begin() as conn:
-            existing = {r[0] for r in conn.execute(select(generations.c.key).where(generations.c.key.in_([r["key"] for r in rows])))}
+            existing = {
+                r[0]
+                for r in conn.execute(
+                    select(generations.c.key).where(generations.c.key.in_([r["key"] for r in rows]))
+                )
+            }
             new = [r for r in rows if r["key"] not in existing]
             if new:  # another writer may have added a key since the check: keep its row
                 conn.execute(_insert_ignore(self.engine.dialect.name, generations), new)
@@ -243,8 +264,10 @@ class Store:
     def find_unfinished_run(self, config_key: str) -> RunRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(runs.c.record).where(runs.c.config_key == config_key, runs.c.status == "running")
-                .order_by(runs.c.created_at.desc()).limit(1)
+                select(runs.c.record)
+                .where(runs.c.config_key == config_key, runs.c.status == "running")
+                .order_by(runs.c.created_at.desc())
+                .limit(1)
             ).first()
         return RunRecord.model_validate_json(row[0]) if row else None
 
@@ -256,30 +279,51 @@ class Store:
             conn.execute(scores.delete().where(scores.c.run_id == record.id))
             conn.execute(metrics.delete().where(metrics.c.run_id == record.id))
             if results:
-                conn.execute(insert(samples), [
-                    {
-                        "run_id": record.id, "sample_id": r.sample_id, "idx": i,
-                        "gen_key": (r.completion.raw or {}).get("_cache_key", ""),
-                        "prompt": json.dumps(r.prompt, ensure_ascii=False), "prompt_text": r.prompt_text,
-                        "reference": r.reference, "completion": r.completion.model_dump_json(),
-                    }
-                    for i, r in enumerate(results)
-                ])
+                conn.execute(
+                    insert(samples),
+                    [
+                        {
+                            "run_id": record.id,
+                            "sample_id": r.sample_id,
+                            "idx": i,
+                            "gen_key": (r.completion.raw or {}).get("_cache_key", ""),
+                            "prompt": json.dumps(r.prompt, ensure_ascii=False),
+                            "prompt_text": r.prompt_text,
+                            "reference": r.reference,
+                            "completion": r.completion.model_dump_json(),
+                        }
+                        for i, r in enumerate(results)
+                    ],
+                )
                 score_rows = [
                     {
-                        "run_id": record.id, "sample_id": r.sample_id, "name": s.name,
+                        "run_id": record.id,
+                        "sample_id": r.sample_id,
+                        "name": s.name,
                         "value": None if s.value is None else float(s.value),
-                        "detail": s.detail, "data": json.dumps(s.data, ensure_ascii=False),
+                        "detail": s.detail,
+                        "data": json.dumps(s.data, ensure_ascii=False),
                     }
-                    for r in results for s in r.scores
+                    for r in results
+                    for s in r.scores
                 ]
                 if score_rows:
                     conn.execute(insert(scores), score_rows)
             if record.metrics:
-                conn.execute(insert(metrics), [
-                    {"run_id": record.id, "name": k, "value": m.value, "ci_low": m.ci_low, "ci_high": m.ci_high, "n": m.n}
-                    for k, m in record.metrics.items()
-                ])
+                conn.execute(
+                    insert(metrics),
+                    [
+                        {
+                            "run_id": record.id,
+                            "name": k,
+                            "value": m.value,
+                            "ci_low": m.ci_low,
+                            "ci_high": m.ci_high,
+                            "n": m.n,
+                        }
+                        for k, m in record.metrics.items()
+                    ],
+                )
             row = self._run_row(record)
             row.pop("id")
             conn.execute(update(runs).where(runs.c.id == record.id).values(**row))
@@ -305,8 +349,14 @@ class Store:
             raise InputError(f"no run {run_id!r} in {self.url}", hint="`tunebench runs` lists stored runs")
         return RunRecord.model_validate_json(row[0])
 
-    def list_runs(self, *, suite: str | None = None, model: str | None = None, status: str | None = None,
-                  limit: int = 100) -> list[RunRecord]:
+    def list_runs(
+        self,
+        *,
+        suite: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
         q = select(runs.c.record).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
         if suite:
             q = q.where(runs.c.suite == suite)
@@ -336,15 +386,23 @@ class Store:
                     return
                 ids = [r["sample_id"] for r in rows]
                 sc: dict[str, list[Score]] = {}
-                for s in conn.execute(select(scores).where(scores.c.run_id == run_id, scores.c.sample_id.in_(ids))).mappings():
+                for s in conn.execute(
+                    select(scores).where(scores.c.run_id == run_id, scores.c.sample_id.in_(ids))
+                ).mappings():
                     sc.setdefault(s["sample_id"], []).append(
-                        Score(name=s["name"], value=s["value"], detail=s["detail"], data=json.loads(s["data"]))
+                        Score(
+                            name=s["name"], value=s["value"], detail=s["detail"], data=json.loads(s["data"])
+                        )
                     )
             for r in rows:
                 yield SampleResult(
-                    run_id=run_id, sample_id=r["sample_id"], prompt=json.loads(r["prompt"]),
-                    prompt_text=r["prompt_text"], reference=r["reference"],
-                    completion=Completion.model_validate_json(r["completion"]), scores=sc.get(r["sample_id"], []),
+                    run_id=run_id,
+                    sample_id=r["sample_id"],
+                    prompt=json.loads(r["prompt"]),
+                    prompt_text=r["prompt_text"],
+                    reference=r["reference"],
+                    completion=Completion.model_validate_json(r["completion"]),
+                    scores=sc.get(r["sample_id"], []),
                 )
             last = rows[-1]["idx"]
 
@@ -357,10 +415,19 @@ class Store:
         if prefixes is not None:
             if not prefixes:
                 return out
-            q = q.where(or_(*[or_(scores.c.name == p, scores.c.name.startswith(p + ".", autoescape=True)) for p in prefixes]))
+            q = q.where(
+                or_(
+                    *[
+                        or_(scores.c.name == p, scores.c.name.startswith(p + ".", autoescape=True))
+                        for p in prefixes
+                    ]
+                )
+            )
         with self.engine.connect() as conn:
             for sid, name, value, detail, data in conn.execute(
-                q.with_only_columns(scores.c.sample_id, scores.c.name, scores.c.value, scores.c.detail, scores.c.data)
+                q.with_only_columns(
+                    scores.c.sample_id, scores.c.name, scores.c.value, scores.c.detail, scores.c.data
+                )
             ).cursor.fetchall():
                 # rows were validated when written: construct without validating again; the same
                 # data text (e.g. {"pred": "refund", "gold": "refund"}) is parsed once
@@ -380,7 +447,9 @@ class Store:
         if not prefixes:
             return out
         seen: dict[str, Any] = {}
-        cond = or_(*[or_(scores.c.name == p, scores.c.name.startswith(p + ".", autoescape=True)) for p in prefixes])
+        cond = or_(
+            *[or_(scores.c.name == p, scores.c.name.startswith(p + ".", autoescape=True)) for p in prefixes]
+        )
         q = select(scores.c.sample_id, scores.c.name, scores.c.value, scores.c.detail, scores.c.data).where(
             scores.c.run_id == run_id, cond
         )
@@ -432,13 +501,25 @@ class Store:
 
     def sample_ids(self, run_id: str) -> list[str]:
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(select(samples.c.sample_id).where(samples.c.run_id == run_id).order_by(samples.c.idx))]
+            return [
+                r[0]
+                for r in conn.execute(
+                    select(samples.c.sample_id).where(samples.c.run_id == run_id).order_by(samples.c.idx)
+                )
+            ]
 
     # -- other records ---------------------------------------------------------------------------
     def put_record(self, kind: str, rec_id: str, body: dict[str, Any], ref: str | None = None) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(records).values(id=rec_id, kind=kind, created_at=now_iso(), ref=ref,
-                                                body=json.dumps(body, ensure_ascii=False, default=str)))
+            conn.execute(
+                insert(records).values(
+                    id=rec_id,
+                    kind=kind,
+                    created_at=now_iso(),
+                    ref=ref,
+                    body=json.dumps(body, ensure_ascii=False, default=str),
+                )
+            )
 
     def get_records(self, kind: str, ref: str | None = None) -> list[dict[str, Any]]:
         q = select(records).where(records.c.kind == kind).order_by(records.c.created_at)
@@ -449,8 +530,10 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            return {t.name: conn.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar_one()
-                    for t in (runs, generations, samples, scores, metrics, records)}
+            return {
+                t.name: conn.execute(text(f"SELECT COUNT(*) FROM {t.name}")).scalar_one()
+                for t in (runs, generations, samples, scores, metrics, records)
+            }
 
     # -- judge calls (harness/judge) -------------------------------------------------------------
     def get_judge_calls(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -483,7 +566,8 @@ class Store:
         with self.engine.begin() as conn:
             keys = [r["key"] for r in prepared]
             existing = {
-                k: err for k, err in conn.execute(
+                k: err
+                for k, err in conn.execute(
                     select(judge_calls.c.key, judge_calls.c.error).where(judge_calls.c.key.in_(keys))
                 )
             }
@@ -534,7 +618,8 @@ def new_run_id() -> str:
 # -- nightly runs (harness/schedule) ------------------------------------------------------------------
 nightly_passes = Table(
     # One row per (plan, date): a nightly pass, its status (running | complete | interrupted) and summary.
-    "nightly_passes", metadata,
+    "nightly_passes",
+    metadata,
     Column("plan", String(200), primary_key=True),
     Column("date", String(10), primary_key=True),
     Column("status", String(20), nullable=False),
@@ -544,7 +629,8 @@ nightly_passes = Table(
 )
 nightly_items = Table(
     # One row per (plan, date, model, suite): its run, the model's verdict, status and error.
-    "nightly_items", metadata,
+    "nightly_items",
+    metadata,
     Column("plan", String(200), primary_key=True),
     Column("date", String(10), primary_key=True),
     Column("model", String(200), primary_key=True),
@@ -557,7 +643,8 @@ nightly_items = Table(
 )
 nightly_alerts = Table(
     # One row per (plan, date, alert key, webhook): delivery status, so a re-run never alerts twice.
-    "nightly_alerts", metadata,
+    "nightly_alerts",
+    metadata,
     Column("plan", String(200), primary_key=True),
     Column("date", String(10), primary_key=True),
     Column("key", String(300), primary_key=True),
@@ -570,7 +657,8 @@ nightly_alerts = Table(
 )
 locks = Table(
     # Named leases (schedulers, nightly passes): owner plus an expiry the holder keeps extending.
-    "locks", metadata,
+    "locks",
+    metadata,
     Column("name", String(200), primary_key=True),
     Column("owner", String(300), nullable=False),
     Column("acquired_at", Float, nullable=False),
@@ -585,7 +673,8 @@ from sqlalchemy import UniqueConstraint  # noqa: E402
 rating_campaigns = Table(
     # One row per blinded rating campaign: the runs compared, the sampling parameters and sha256 hashes
     # of its rater and admin tokens (never the tokens). `body` holds the rest as JSON (labels, salt).
-    "rating_campaigns", metadata,
+    "rating_campaigns",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("created_at", String(40), nullable=False),
     Column("suite", String(200), nullable=False),
@@ -602,7 +691,8 @@ rating_campaigns = Table(
 rating_items = Table(
     # One row per item shown to raters, named by an opaque random token. kind "pair": the outputs of
     # run_a and run_b for sample_id; kind "gold": an attention check whose output_a is the better one.
-    "rating_items", metadata,
+    "rating_items",
+    metadata,
     Column("token", String(64), primary_key=True),
     Column("campaign_id", String(64), nullable=False, index=True),
     Column("idx", Integer, nullable=False),
@@ -618,7 +708,8 @@ rating_items = Table(
 ratings = Table(
     # One row per (campaign, rater, item): the preference in run terms (A = run_a, B = run_b, tie,
     # both_bad), which run was shown as "Output 1", and 1-5 scales for each run's output.
-    "ratings", metadata,
+    "ratings",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("campaign_id", String(64), nullable=False, index=True),
     Column("rater", String(100), nullable=False),
@@ -629,8 +720,14 @@ ratings = Table(
     Column("run_b", String(64), index=True),
     Column("preference", String(10), nullable=False),
     Column("first", String(1), nullable=False),
-    Column("a_accuracy", Integer), Column("a_format", Integer), Column("a_tone", Integer), Column("a_completeness", Integer),
-    Column("b_accuracy", Integer), Column("b_format", Integer), Column("b_tone", Integer), Column("b_completeness", Integer),
+    Column("a_accuracy", Integer),
+    Column("a_format", Integer),
+    Column("a_tone", Integer),
+    Column("a_completeness", Integer),
+    Column("b_accuracy", Integer),
+    Column("b_format", Integer),
+    Column("b_tone", Integer),
+    Column("b_completeness", Integer),
     Column("comment", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
     UniqueConstraint("campaign_id", "rater", "item", name="uq_ratings_campaign_rater_item"),

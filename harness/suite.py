@@ -88,7 +88,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
         yaml_path = suite_registry.get(str(name_or_path))
     else:
         if p.exists() or "/" in str(name_or_path):
-            raise InputError(f"{name_or_path}: not a suite (expected a suite.yaml file or a folder holding one)")
+            raise InputError(
+                f"{name_or_path}: not a suite (expected a suite.yaml file or a folder holding one)"
+            )
         suite_registry.get(str(name_or_path))  # raises with "did you mean"
         raise AssertionError("unreachable")
     return _load_cached(str(yaml_path.resolve()), yaml_path.stat().st_mtime_ns)
@@ -106,12 +108,19 @@ def _load_cached(yaml_path_s: str, _mtime: int) -> Suite:
             build_scorer(spec, where=f"scorers[{i}]")
         except InputError as e:
             node = node or read_yaml(yaml_path)[1]  # to name the scorer's line
-            problems.append(Problem(str(yaml_path), _line_of(node, ("scorers", i)),
-                                    str(e.args[0]) + (f" ({e.hint})" if e.hint else "")))
+            problems.append(
+                Problem(
+                    str(yaml_path),
+                    _line_of(node, ("scorers", i)),
+                    str(e.args[0]) + (f" ({e.hint})" if e.hint else ""),
+                )
+            )
     names = [s.name for s in sf.scorers]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        problems.append(Problem(str(yaml_path), None, f"scorer names must be unique; repeated: {sorted(dup)}"))
+        problems.append(
+            Problem(str(yaml_path), None, f"scorer names must be unique; repeated: {sorted(dup)}")
+        )
     if problems:
         raise InputError(f"{yaml_path}: invalid suite", problems=problems)
     payload: dict[str, Any] = sf.model_dump(mode="json")
@@ -129,7 +138,8 @@ def load_split(suite: Suite, split: str, limit: int | None = None) -> list[Sampl
     """The samples of one split (validated; InputError on any bad row)."""
     if split not in suite.dataset.splits:
         raise InputError(
-            f"suite {suite.name!r} has no split {split!r}", hint=f"its splits: {', '.join(suite.dataset.splits)}"
+            f"suite {suite.name!r} has no split {split!r}",
+            hint=f"its splits: {', '.join(suite.dataset.splits)}",
         )
     sp = split_path(suite, split)
     if sp is not None:

@@ -37,15 +37,21 @@ def hygiene_ref(store: Store, data_hash: str, hygiene_id: str | None = None) -> 
     if not recs:
         return None
     body = recs[-1]["body"]
-    return {"id": recs[-1]["id"], "counts": body.get("counts"), "n_rows": body.get("n_rows"), "n_kept": body.get("n_kept")}
+    return {
+        "id": recs[-1]["id"],
+        "counts": body.get("counts"),
+        "n_rows": body.get("n_rows"),
+        "n_kept": body.get("n_kept"),
+    }
 
 
 def candidate_spec(result: Any, workspace: str | Path | None = None) -> ModelSpec:
     """hf:BASE+lora:ADAPTER on the base precision and quantization the adapter was trained on."""
     q = None if result.quantization in (None, "none") else result.quantization
     dtype = result.base_precision if result.base_precision in ("bfloat16", "float16", "float32") else "auto"
-    return parse_spec(f"hf:{result.base_model}+lora:{result.adapter_path}", workspace=workspace, dtype=dtype,
-                      quantization=q)
+    return parse_spec(
+        f"hf:{result.base_model}+lora:{result.adapter_path}", workspace=workspace, dtype=dtype, quantization=q
+    )
 
 
 def train_candidates(
@@ -76,9 +82,18 @@ def train_candidates(
         if suites:
             spec = candidate_spec(result, workspace)
             for suite in suites:
-                runs.append(run_suite(suite, spec, store=store, split=eval_split, limit=eval_limit,
-                                      batch_size=batch_size, progress=progress,
-                                      tags={"role": "candidate", "training_run": train_id}))
+                runs.append(
+                    run_suite(
+                        suite,
+                        spec,
+                        store=store,
+                        split=eval_split,
+                        limit=eval_limit,
+                        batch_size=batch_size,
+                        progress=progress,
+                        tags={"role": "candidate", "training_run": train_id},
+                    )
+                )
         body["eval_runs"] = {r.suite: r.id for r in runs}
         store.put_record("training", train_id, body, ref=result.adapter_hash)
         out.append((body, runs))

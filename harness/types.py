@@ -33,7 +33,9 @@ class Sample(BaseModel):
     id: str
     messages: tuple[Message, ...]
     reference: str | None = None
-    target: dict[str, Any] | None = Field(default=None, description="structured target, when the reference is JSON")
+    target: dict[str, Any] | None = Field(
+        default=None, description="structured target, when the reference is JSON"
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -120,7 +122,9 @@ class Suite(BaseModel):
     scorers: tuple[ScorerSpec, ...] = ()
     primary_metric: str | None = None
     expects_json: bool = False
-    root: str | None = Field(None, description="folder the suite was loaded from (relative paths resolve here)")
+    root: str | None = Field(
+        None, description="folder the suite was loaded from (relative paths resolve here)"
+    )
     content_hash: str = ""
 
     @property

@@ -52,7 +52,9 @@ def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
     return data, node, text
 
 
-def load_model(path: str | Path, cls: type[M], *, extra: dict[str, Any] | None = None, what: str | None = None) -> M:
+def load_model(
+    path: str | Path, cls: type[M], *, extra: dict[str, Any] | None = None, what: str | None = None
+) -> M:
     """Read YAML at `path` into the pydantic model `cls`; errors list file:line: field: message."""
     data, node, _ = read_yaml(path)
     if not isinstance(data, dict):

@@ -33,9 +33,20 @@ def main(args: argparse.Namespace) -> int:
         variants, metric = vf.expand(), metric or vf.metric
     spec = model_spec(args)
     store = open_store(args)
-    res = select_baseline(suite, spec, store=store, variants=variants, metric=metric, dev_split=args.dev_split,
-                          test_split=args.test_split, dev_limit=args.dev_limit, test_limit=args.test_limit,
-                          run_test=not args.no_test, batch_size=args.batch_size, progress=not args.no_progress)
+    res = select_baseline(
+        suite,
+        spec,
+        store=store,
+        variants=variants,
+        metric=metric,
+        dev_split=args.dev_split,
+        test_split=args.test_split,
+        dev_limit=args.dev_limit,
+        test_limit=args.test_limit,
+        run_test=not args.no_test,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
     print(res.to_text())
     if res.test_run_id:
         rec = store.get_run(res.test_run_id)

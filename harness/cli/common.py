@@ -13,10 +13,23 @@ def open_store(args: argparse.Namespace) -> Store:
 
 
 def add_model_options(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--model", required=required, help="model spec: default | hf:PATH[+lora:ADAPTER] | openai:MODEL@URL | mock:SCRIPT")
-    p.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"], help="weights dtype (hf)")
-    p.add_argument("--quantization", choices=["nf4", "none"], default=None,
-                   help="load the hf base in 4-bit NF4 (default: what the adapter was trained on)")
+    p.add_argument(
+        "--model",
+        required=required,
+        help="model spec: default | hf:PATH[+lora:ADAPTER] | openai:MODEL@URL | mock:SCRIPT",
+    )
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "bfloat16", "float16", "float32"],
+        help="weights dtype (hf)",
+    )
+    p.add_argument(
+        "--quantization",
+        choices=["nf4", "none"],
+        default=None,
+        help="load the hf base in 4-bit NF4 (default: what the adapter was trained on)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="generation batch size (hf)")
 
 

@@ -28,7 +28,10 @@ def validate(args: argparse.Namespace) -> int:
 
     samples, problems = validate_file(args.file)
     if problems:
-        raise InputError(f"{args.file}: {len(problems)} problem(s)", problems=problems,
-                         hint="each line says file:line: what is wrong; fix them and run again")
+        raise InputError(
+            f"{args.file}: {len(problems)} problem(s)",
+            problems=problems,
+            hint="each line says file:line: what is wrong; fix them and run again",
+        )
     print(f"{args.file}: ok, {len(samples)} samples", file=sys.stdout)
     return 0

@@ -13,7 +13,28 @@ from typing import NoReturn
 
 from ..errors import InputError, TunebenchError
 
-COMMANDS = ["run", "runs", "show", "suites", "data", "baseline", "train", "compare", "judge", "merge", "demo", "gate", "bless", "models", "serve", "report", "dashboard", "rate", "nightly", "schedule"]
+COMMANDS = [
+    "run",
+    "runs",
+    "show",
+    "suites",
+    "data",
+    "baseline",
+    "train",
+    "compare",
+    "judge",
+    "merge",
+    "demo",
+    "gate",
+    "bless",
+    "models",
+    "serve",
+    "report",
+    "dashboard",
+    "rate",
+    "nightly",
+    "schedule",
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +47,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tunebench", description="Evaluation-first harness for fine-tuned language models.")
     parser.add_argument("--workspace", help="workspace folder (default ./.tunebench or $TUNEBENCH_HOME)")
-    parser.add_argument("--store", help="store URL (default sqlite:///WORKSPACE/tunebench.db; postgresql:// works)")
+    parser.add_argument(
+        "--store", help="store URL (default sqlite:///WORKSPACE/tunebench.db; postgresql:// works)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         mod = importlib.import_module(f".{name}", __package__)
@@ -53,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; finished generations are cached, run the same command again to resume", file=sys.stderr)
+        print(
+            "interrupted; finished generations are cached, run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

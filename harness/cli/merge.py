@@ -12,7 +12,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("adapter", help="adapter folder (from `tunebench train`)")
     p.add_argument("--out", required=True, help="output folder for the merged model")
     p.add_argument("--base", help="base model (default: the one the adapter was trained on)")
-    p.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], help="default: the adapter's training precision")
+    p.add_argument(
+        "--dtype",
+        choices=["bfloat16", "float16", "float32"],
+        help="default: the adapter's training precision",
+    )
     p.set_defaults(func=main)
 
 

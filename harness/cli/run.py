@@ -38,9 +38,19 @@ def main(args: argparse.Namespace) -> int:
             raise InputError(f"no prompt variant {args.prompt!r}")
     spec = model_spec(args)
     store = open_store(args)
-    rec = run_suite(suite, spec, store=store, split=args.split, limit=args.limit, prompt=prompt,  # type: ignore[arg-type]
-                    batch_size=args.batch_size, progress=not args.no_progress)
-    print(f"run {rec.id}  {suite.ref}  model={spec.label}  split={rec.split}  prompt={rec.prompt.name}  n={rec.n_samples}")
+    rec = run_suite(
+        suite,
+        spec,
+        store=store,
+        split=args.split,
+        limit=args.limit,
+        prompt=prompt,  # type: ignore[arg-type]
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    print(
+        f"run {rec.id}  {suite.ref}  model={spec.label}  split={rec.split}  prompt={rec.prompt.name}  n={rec.n_samples}"
+    )
     print(metrics_table(rec.metrics))
     u, t = rec.usage, rec.timing
     print(
@@ -48,6 +58,8 @@ def main(args: argparse.Namespace) -> int:
         f"{num(u.get('completion_tokens_mean'), 1)}  latency p50 {num(u.get('latency_p50_s'), 2)}s "
         f"p95 {num(u.get('latency_p95_s'), 2)}s"
     )
-    print(f"generated {int(t.get('generated', 0))}, from cache {int(t.get('cached', 0))}, "
-          f"wall {t.get('total_s', 0):.1f}s" + ("  (resumed an unfinished run)" if t.get("resumed") else ""))
+    print(
+        f"generated {int(t.get('generated', 0))}, from cache {int(t.get('cached', 0))}, "
+        f"wall {t.get('total_s', 0):.1f}s" + ("  (resumed an unfinished run)" if t.get("resumed") else "")
+    )
     return 0

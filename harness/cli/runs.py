@@ -26,9 +26,24 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     for r in recs:
         primary = next(iter(r.metrics.items()), None)
-        rows.append((r.id, r.created_at.replace("+00:00", "Z"), f"{r.suite}@{r.suite_version}", r.model.label[-48:],
-                     r.prompt.name, r.split, r.n_samples, r.status,
-                     f"{primary[0]}={num(primary[1].value)}" if primary else "-"))
-    print(table(["run", "created", "suite", "model", "prompt", "split", "n", "status", "first metric"], rows,
-                align="lllllllll"))
+        rows.append(
+            (
+                r.id,
+                r.created_at.replace("+00:00", "Z"),
+                f"{r.suite}@{r.suite_version}",
+                r.model.label[-48:],
+                r.prompt.name,
+                r.split,
+                r.n_samples,
+                r.status,
+                f"{primary[0]}={num(primary[1].value)}" if primary else "-",
+            )
+        )
+    print(
+        table(
+            ["run", "created", "suite", "model", "prompt", "split", "n", "status", "first metric"],
+            rows,
+            align="lllllllll",
+        )
+    )
     return 0

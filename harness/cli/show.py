@@ -25,8 +25,10 @@ def main(args: argparse.Namespace) -> int:
     print(metrics_table(rec.metrics))
     u = rec.usage
     if u:
-        print(f"prompt tokens/request {num(u.get('prompt_tokens_mean'), 1)}  latency p50 "
-              f"{num(u.get('latency_p50_s'), 2)}s  p95 {num(u.get('latency_p95_s'), 2)}s  errors {int(u.get('errors', 0))}")
+        print(
+            f"prompt tokens/request {num(u.get('prompt_tokens_mean'), 1)}  latency p50 "
+            f"{num(u.get('latency_p50_s'), 2)}s  p95 {num(u.get('latency_p95_s'), 2)}s  errors {int(u.get('errors', 0))}"
+        )
     metric = args.metric
     if metric is None:
         for ref in (rec.suite_path, rec.suite):

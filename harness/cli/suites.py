@@ -23,6 +23,8 @@ def main(args: argparse.Namespace) -> int:
                 sizes.append(f"{split}={len(load_split(s, split))}")
             except Exception:
                 sizes.append(f"{split}=?")
-        rows.append((s.name, s.version, s.content_hash[:12], " ".join(sizes), ", ".join(sc.name for sc in s.scorers)))
+        rows.append(
+            (s.name, s.version, s.content_hash[:12], " ".join(sizes), ", ".join(sc.name for sc in s.scorers))
+        )
     print(table(["suite", "version", "hash", "splits", "scorers"], rows, align="lllll"))
     return 0

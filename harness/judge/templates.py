@@ -98,7 +98,9 @@ def parse_template(text: str, source: str = "") -> JudgeTemplate:
     turns = ordered[:-1]
     for i, (name, _) in enumerate(turns):
         if name != ("user" if i % 2 == 0 else "assistant"):
-            raise InputError(f"{where}: example turns must alternate [user] / [assistant] before the final [user]")
+            raise InputError(
+                f"{where}: example turns must alternate [user] / [assistant] before the final [user]"
+            )
     if len(turns) % 2:
         raise InputError(f"{where}: every example [user] needs its [assistant] answer")
     tmpl = JudgeTemplate(

@@ -75,7 +75,9 @@ class HFBackend:
         # non-contiguous and hits a slow batched-matmul path at prefill; make it contiguous.
         head = model.get_output_embeddings()
         if head is not None:
-            head.register_forward_pre_hook(lambda _m, args: tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args))
+            head.register_forward_pre_hook(
+                lambda _m, args: tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args)
+            )
         self.model = model
         self._stop_cache: dict[tuple[str, ...], Any] = {}
         self.eos_ids = self._eos_ids()
@@ -111,7 +113,9 @@ class HFBackend:
     # -- prompts ---------------------------------------------------------------------------------
     def render(self, messages: Messages) -> str:
         if self.tokenizer.chat_template:
-            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            return str(
+                self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            )
         parts = [m["content"] for m in messages]
         return "\n\n".join(parts) + "\n\n"
 
@@ -205,7 +209,9 @@ class HFBackend:
         ids = self.tokenizer("a")["input_ids"]
         return bool(ids) and ids[0] == bos
 
-    def loglikelihood(self, requests: Sequence[tuple[str, str]], *, add_bos: bool = False) -> list[tuple[float, int]]:
+    def loglikelihood(
+        self, requests: Sequence[tuple[str, str]], *, add_bos: bool = False
+    ) -> list[tuple[float, int]]:
         """Sum of log-probabilities of each continuation given its context, and its token count.
         Context and continuation are tokenized separately and concatenated, so the boundary is
         exact. An empty context scores the continuation after BOS. `add_bos=True` (for plain-text

@@ -99,7 +99,9 @@ def parse_spec(
 
             base = str(default_model_dir(workspace))
         raw_hf = f"hf:{base}" + (f"+{rest}" if rest else "")
-        spec = parse_spec(raw_hf, workspace=workspace, dtype=dtype, quantization=quantization, resolve=resolve)
+        spec = parse_spec(
+            raw_hf, workspace=workspace, dtype=dtype, quantization=quantization, resolve=resolve
+        )
         return spec.model_copy(update={"raw": raw})
     backend, sep, body = raw.partition(":")
     if not sep or not body:
@@ -110,7 +112,9 @@ def parse_spec(
         if adapter_part:
             kind, _, adapter = adapter_part.partition(":")
             if kind != "lora" or not adapter:
-                raise InputError(f"model spec {raw!r}: expected '+lora:ADAPTER_PATH' after the base", hint=SPEC_HELP)
+                raise InputError(
+                    f"model spec {raw!r}: expected '+lora:ADAPTER_PATH' after the base", hint=SPEC_HELP
+                )
         base_hash = adapter_hash = None
         if resolve:
             bp = Path(base)
@@ -132,8 +136,14 @@ def parse_spec(
                     if quantization == "none":
                         quantization = None
         return ModelSpec(
-            backend="hf", base=base, base_hash=base_hash, adapter=adapter, adapter_hash=adapter_hash,
-            dtype=dtype, quantization=quantization, raw=raw,
+            backend="hf",
+            base=base,
+            base_hash=base_hash,
+            adapter=adapter,
+            adapter_hash=adapter_hash,
+            dtype=dtype,
+            quantization=quantization,
+            raw=raw,
         )
     if backend == "openai":
         model, at, url = body.rpartition("@")

@@ -112,13 +112,17 @@ def build_scorer(spec: ScorerSpec, where: str = "suite") -> BaseScorer:
             hint=f"{spec.type} accepts: {', '.join(sorted(accepted)) or 'no arguments'}",
         )
     missing = [
-        k for k, p in params.items()
-        if k not in ("self", "name") and p.default is inspect.Parameter.empty
+        k
+        for k, p in params.items()
+        if k not in ("self", "name")
+        and p.default is inspect.Parameter.empty
         and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
         and k not in spec.args
     ]
     if missing:
-        raise InputError(f"{where}: scorer {spec.name!r} ({spec.type}) needs argument(s) {', '.join(missing)}")
+        raise InputError(
+            f"{where}: scorer {spec.name!r} ({spec.type}) needs argument(s) {', '.join(missing)}"
+        )
     try:
         return cls(spec.name, **spec.args)
     except (TypeError, ValueError) as e:
@@ -127,5 +131,8 @@ def build_scorer(spec: ScorerSpec, where: str = "suite") -> BaseScorer:
 
 def describe_args(cls: type[Any]) -> dict[str, Any]:
     sig = inspect.signature(cls.__init__)
-    return {k: (None if p.default is inspect.Parameter.empty else p.default)
-            for k, p in sig.parameters.items() if k not in ("self", "name")}
+    return {
+        k: (None if p.default is inspect.Parameter.empty else p.default)
+        for k, p in sig.parameters.items()
+        if k not in ("self", "name")
+    }
