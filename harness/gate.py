@@ -605,9 +605,15 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int, alpha: float) -> RuleResul
         ok = md.ci_low > bound
         op = ">" if ok else "<="
         what = "improves" if rule.rule == "improves" else "non-inferior"
-        verdict = (
-            what if ok else ("does not improve" if rule.rule == "improves" else "regressed beyond the margin")
-        )
+        if ok:
+            verdict = what
+        elif rule.rule == "improves":
+            verdict = "does not improve"
+        elif md.ci_high is not None and md.ci_high < bound:
+            verdict = "regressed beyond the margin"  # the whole CI lies below -margin
+        else:
+            verdict = "non-inferiority not shown: a regression beyond the margin is not ruled out"
+
         return RuleResult(
             **base,
             passed=ok,

@@ -32,7 +32,6 @@ from typing import Any, TypedDict, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import binom
 
 __all__ = [
     "McNemarResult",
@@ -356,6 +355,8 @@ def mcnemar_exact(a: ArrayLike, b: ArrayLike) -> McNemarResult:
     if total == 0:
         p = 1.0
     else:
+        from scipy.stats import binom  # scipy.stats takes about a second to import: load on use
+
         p = min(1.0, 2.0 * float(binom.cdf(min(b01, b10), total, 0.5)))
     return McNemarResult(n=int(x.size), b01=b01, b10=b10, n_discordant=total, p_value=p)
 

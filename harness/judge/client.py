@@ -31,7 +31,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import InputError
-from ..models.openai_backend import OpenAIBackend
 from ..store import Store
 from ..types import Completion, GenerationConfig, ModelSpec, stable_hash
 from .pricing import PriceTable, as_price_table
@@ -155,6 +154,8 @@ class JudgeClient:
             **dict(params or {}),
         }
         self.prices = as_price_table(prices)
+        from ..models.openai_backend import OpenAIBackend  # the openai client loads on first use
+
         self.backend = OpenAIBackend(
             self.spec,
             concurrency=concurrency,
