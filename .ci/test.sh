@@ -15,4 +15,4 @@ export TUNEBENCH_MODELS="${TUNEBENCH_MODELS:-$PWD/.tunebench/models}"
 .venv/bin/ruff check harness trainers reports dashboard tests
 .venv/bin/ruff format --check harness
 .venv/bin/mypy harness
-.venv/bin/python -m pytest -q --run-slow -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q --run-slow -p no:cacheprovider --durations=12 "$@"

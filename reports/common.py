@@ -26,7 +26,9 @@ EXTRA_KEYS = ("worst_samples", "rank_metric", "comparison_bodies")
 
 Significance = Literal["better", "worse", "inconclusive", "no-ci"]
 
-_LOWER_IS_BETTER = re.compile(r"(perplexity|loss|error|latency|_tokens|cost|(^|[._])wer$|(^|[._])cer$)")
+_LOWER_IS_BETTER = re.compile(
+    r"(perplexity|loss|error|latency|_tokens|cost|bits_per_byte|(^|[._])ppl([._]|$)|(^|[._])wer$|(^|[._])cer$)"
+)
 
 
 def lower_is_better(metric: str) -> bool:

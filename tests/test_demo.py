@@ -30,7 +30,7 @@ def test_quick_demo_candidate_beats_best_prompt_baseline(tmp_path: Path) -> None
         assert step in out
     summary = json.loads((ws / "demo" / "quick" / "summary.json").read_text())
     store = Store(workspace=ws)
-    comp = store.get_records("comparison")[-1]["body"]
+    [comp] = [r["body"] for r in store.get_records("comparison") if r["id"] == summary["comparison"]]
     deltas = {m["name"]: m for m in comp["metrics"]}
     # the fine-tuned candidate beats the best-prompt baseline with a CI that excludes zero
     assert deltas["category"]["ci_low"] > 0, deltas["category"]

@@ -475,3 +475,12 @@ def test_write_atomic_replaces(tmp_path: Path) -> None:
     write_atomic(p, "two")
     assert p.read_text() == "two" and [x.name for x in tmp_path.iterdir()] == ["a.md"]
     assert p.stat().st_mode & 0o044  # readable by others, as a plain write would make it (not 0600)
+
+
+def test_perplexity_metrics_are_lower_is_better() -> None:
+    from reports.common import lower_is_better
+
+    for name in ("ppl", "ppl.bits_per_byte", "ppl.word_perplexity", "summary.perplexity", "train_loss"):
+        assert lower_is_better(name), name
+    for name in ("mc.acc", "mc.acc_norm", "category", "category_cls.macro_f1", "apple"):
+        assert not lower_is_better(name), name
