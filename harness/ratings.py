@@ -95,6 +95,7 @@ from sqlalchemy.exc import IntegrityError
 from . import stats
 from .errors import InputError, Problem
 from .fmt import num, table
+from .judge.reliability import cohens_kappa  # one kappa for judge reports and rating results
 from .store import Store, now_iso, rating_campaigns, rating_items, ratings, records
 from .types import RunRecord
 
@@ -689,22 +690,6 @@ def krippendorff_alpha(units: Sequence[Sequence[Any]], level: Level = "nominal")
     if de == 0.0:
         return None
     return float(1.0 - (n - 1) * float((o * d2).sum()) / de)
-
-
-def cohens_kappa(a: Sequence[Any], b: Sequence[Any]) -> float | None:
-    """Cohen's kappa of two label sequences on the same items; None when empty or when chance
-    agreement is 1 (both always give one and the same label)."""
-    if len(a) != len(b):
-        raise ValueError(f"cohens_kappa: {len(a)} labels against {len(b)}")
-    if not a:
-        return None
-    labels = sorted(set(a) | set(b), key=str)
-    n = len(a)
-    po = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    pe = sum((list(a).count(c) / n) * (list(b).count(c) / n) for c in labels)
-    if math.isclose(pe, 1.0):
-        return None
-    return (po - pe) / (1.0 - pe)
 
 
 # --------------------------------------------------------------------------- results
