@@ -1,0 +1,32 @@
+"""Statistics: bootstrap intervals and resampling (`bootstrap`), hypothesis tests and
+multiple-comparison control, and agreement measures. Pure numpy/scipy, seeded, no I/O."""
+
+from .bootstrap import (
+    McNemarResult,
+    bootstrap_ci,
+    bootstrap_ci_fn,
+    holm,
+    is_binary,
+    mcnemar_exact,
+    paired_bootstrap_ci,
+    paired_bootstrap_ci_fn,
+    percentile,
+    percentile_interval,
+    resample_sums,
+    win_tie_loss,
+)
+
+__all__ = [
+    "McNemarResult",
+    "bootstrap_ci",
+    "bootstrap_ci_fn",
+    "holm",
+    "is_binary",
+    "mcnemar_exact",
+    "paired_bootstrap_ci",
+    "paired_bootstrap_ci_fn",
+    "percentile",
+    "percentile_interval",
+    "resample_sums",
+    "win_tie_loss",
+]

@@ -1,0 +1,50 @@
+"""The store: the only package that speaks SQL. `schema` holds every table and the migrations,
+`core` the Store class (runs, samples, scores, caches, records), the other modules the queries the
+workflows, reports and dashboard read."""
+
+from .core import ScoreRow, Store, default_url, metric_values, new_run_id, now_iso
+from .schema import (
+    MIGRATIONS,
+    generations,
+    judge_calls,
+    locks,
+    metadata,
+    metrics,
+    nightly_alerts,
+    nightly_items,
+    nightly_passes,
+    rating_campaigns,
+    rating_items,
+    ratings,
+    records,
+    runs,
+    samples,
+    schema_migrations,
+    scores,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "ScoreRow",
+    "Store",
+    "default_url",
+    "generations",
+    "judge_calls",
+    "locks",
+    "metadata",
+    "metric_values",
+    "metrics",
+    "new_run_id",
+    "nightly_alerts",
+    "nightly_items",
+    "nightly_passes",
+    "now_iso",
+    "rating_campaigns",
+    "rating_items",
+    "ratings",
+    "records",
+    "runs",
+    "samples",
+    "schema_migrations",
+    "scores",
+]
