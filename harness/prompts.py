@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .models.base import Messages
-from .types import PromptConfig, Sample
+from .types import PromptConfig, Sample, last_user_content
 
 
 def last_user(sample: Sample) -> str:
-    for m in reversed(sample.messages):
-        if m.role == "user":
-            return m.content
-    return ""
+    return last_user_content(sample.messages)
 
 
 def render_user(template: str, text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
@@ -23,6 +24,17 @@ class Message(BaseModel):
     model_config = ConfigDict(frozen=True)
     role: Role
     content: str
+
+
+def last_user_content(messages: Iterable[Message | Mapping[str, Any]]) -> str:
+    """The content of the last user turn of a chat (Message records or {"role", "content"} dicts);
+    "" when there is none."""
+    last = ""
+    for m in messages:
+        role, content = (m.role, m.content) if isinstance(m, Message) else (m.get("role"), m.get("content"))
+        if role == "user":
+            last = str(content or "")
+    return last
 
 
 class Sample(BaseModel):

@@ -6,6 +6,7 @@ import argparse
 
 from ..fmt import metrics_table, num
 from ..suite import load_suite
+from ..types import last_user_content
 from .common import open_store
 
 
@@ -48,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     if worst:
         print(f"\nworst samples by {metric or 'first score'}:")
     for value, r, s in worst[: args.worst]:
-        user = next((m["content"] for m in reversed(r.prompt) if m["role"] == "user"), "")
+        user = last_user_content(r.prompt)
         print(f"- {r.sample_id}  {s.name}={num(value)}  {s.detail}")
         print(f"    input:     {user[:160]!r}")
         print(f"    output:    {r.completion.text[:160]!r}")

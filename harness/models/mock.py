@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from ..types import Completion, GenerationConfig, ModelSpec
+from ..types import Completion, GenerationConfig, ModelSpec, last_user_content
 from .base import Messages, ProgressFn, backend_registry
 
 
@@ -44,7 +44,7 @@ class MockBackend:
         self._replies = list(self.script.get("replies", []))
 
     def _answer(self, messages: Messages) -> str:
-        user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        user = last_user_content(messages)
         if self._replies:
             return str(self._replies.pop(0))
         for rule in self.script.get("rules", []):
@@ -67,7 +67,7 @@ class MockBackend:
             text = self._answer(messages)[: max(1, config.max_new_tokens) * 8]
             self.calls += 1
             if log:
-                user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+                user = last_user_content(messages)
                 with open(log, "a", encoding="utf-8") as f:
                     f.write(user.replace("\n", " ")[:200] + "\n")
                     f.flush()
