@@ -90,6 +90,9 @@ def run_demo(
     progress: bool = True,
     quantization: str | None = None,
 ) -> dict[str, Any]:
+    from reports.console.compare import render_comparison
+    from reports.console.hygiene import render_hygiene
+
     from .baseline import select_baseline
     from .compare import compare_runs
     from .hygiene import HygieneConfig, check_dataset, store_report, write_clean
@@ -122,7 +125,7 @@ def run_demo(
     assert train_path is not None
     report = check_dataset(train_path, [suite], HygieneConfig())
     hygiene_id = store_report(store, report)
-    print(report.to_text())
+    print(render_hygiene(report))
     clean = demo_dir / "train.clean.jsonl"
     write_clean(report, None, clean)
     train_file = clean
@@ -201,7 +204,7 @@ def run_demo(
     _header(5, steps, "paired comparison on the same test items: baseline (A) vs candidate (B)")
     assert base.test_run_id is not None
     comp = compare_runs(store, base.test_run_id, cand.id)
-    print(comp.to_text())
+    print(render_comparison(comp))
 
     # 6. general-capability regression suite, then the deploy gate ------------------------------
     _header(

@@ -56,6 +56,8 @@ def main(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(cmp.model_dump_json(indent=2))
     else:
-        print(cmp.to_text())
+        from reports.console.compare import render_comparison
+
+        print(render_comparison(cmp))
         print(f"\nstored comparison {cmp.id}")
     return 0

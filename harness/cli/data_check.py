@@ -148,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         body["written"] = {k: str(v) for k, v in written.items()}
         print(json.dumps(body, ensure_ascii=False, indent=1))
     else:
-        print(report.to_text())
+        from reports.console.hygiene import render_hygiene
+
+        print(render_hygiene(report))
         if rec_id:
             print(f"report stored as {rec_id} (hygiene record, ref sha256:{report.data_hash[:12]})")
         for what, path in written.items():

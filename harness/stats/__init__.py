@@ -2,29 +2,30 @@
 multiple-comparison control, and agreement measures. Pure numpy/scipy, seeded, no I/O."""
 
 from .bootstrap import (
-    McNemarResult,
     bootstrap_ci,
     bootstrap_ci_fn,
-    holm,
-    is_binary,
-    mcnemar_exact,
     paired_bootstrap_ci,
     paired_bootstrap_ci_fn,
     percentile,
     percentile_interval,
     resample_sums,
-    win_tie_loss,
 )
+from .resample import SharedResamples, bootstrap_p_value, paired_bootstrap_fn_p, paired_delta_interval
+from .tests import McNemarResult, holm, is_binary, mcnemar_exact, win_tie_loss
 
 __all__ = [
     "McNemarResult",
+    "SharedResamples",
     "bootstrap_ci",
     "bootstrap_ci_fn",
+    "bootstrap_p_value",
     "holm",
     "is_binary",
     "mcnemar_exact",
     "paired_bootstrap_ci",
     "paired_bootstrap_ci_fn",
+    "paired_bootstrap_fn_p",
+    "paired_delta_interval",
     "percentile",
     "percentile_interval",
     "resample_sums",

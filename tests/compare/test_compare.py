@@ -28,6 +28,7 @@ from harness.scorers import macro_prf
 from harness.store import Store
 from harness.suite import load_suite
 from harness.types import ModelSpec, PromptConfig
+from reports.console.compare import render_comparison
 
 N = 40
 LABELS = ["billing", "technical", "shipping"]
@@ -290,7 +291,7 @@ def test_cost_prompt_token_ratio(env: Env) -> None:
     assert row.ratio == pytest.approx(4 / (4 + sys_words))
     pct = round((1 - 4 / (4 + sys_words)) * 100)
     assert f"B needs {pct}% fewer prompt tokens per request (4 vs {4 + sys_words})" in cmp.cost_summary
-    text = cmp.to_text()
+    text = render_comparison(cmp)
     assert "prompt tokens / request" in text and f"{pct}% fewer prompt tokens" in text
 
 
@@ -313,7 +314,7 @@ def test_cost_sentence_wording() -> None:
 
 
 def test_text_output_table(env: Env) -> None:
-    text = compare_runs(env.store, env.a, env.b, n_boot=100, suite=env.suite_dir).to_text()
+    text = render_comparison(compare_runs(env.store, env.a, env.b, n_boot=100, suite=env.suite_dir))
     header = next(line for line in text.splitlines() if line.startswith("metric"))
     assert header.split() == ["metric", "A", "B", "delta", "95%", "CI", "p", "W/T/L", "n"]
     cat = next(line for line in text.splitlines() if line.startswith("category "))
@@ -325,7 +326,9 @@ def test_text_output_table(env: Env) -> None:
 def test_long_texts_are_truncated(env: Env) -> None:
     long_b = write_script(env.root / "long.yaml", lambda i: "x" * 1000)
     c = env.run(long_b, prompt=SHORT)
-    text = compare_runs(env.store, env.a, c, n_boot=20, suite=env.suite_dir, rank_by="category").to_text()
+    text = render_comparison(
+        compare_runs(env.store, env.a, c, n_boot=20, suite=env.suite_dir, rank_by="category")
+    )
     line = next(s for s in text.splitlines() if "B output:" in s)
     assert len(line) < 300 and "…" in line
 
@@ -354,7 +357,7 @@ def test_precision_mismatch_warning(env: Env, tmp_path: Path) -> None:
     env.store.update_run(rec.model_copy(update={"model": loaded_bf16}))
     cmp = compare_runs(env.store, env.a, env.b, n_boot=20, suite=env.suite_dir)
     assert any(w.startswith("run B: adapter") for w in cmp.warnings)
-    assert "warning: run B: adapter" in cmp.to_text()
+    assert "warning: run B: adapter" in render_comparison(cmp)
 
 
 # --------------------------------------------------------------------------- refusals (CLI, exit 2)

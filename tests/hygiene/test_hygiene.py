@@ -26,6 +26,7 @@ from harness.hygiene import (
 )
 from harness.store import Store
 from harness.suite import BUILTIN_ROOT, load_suite
+from reports.console.hygiene import render_hygiene
 
 TT_DATA = BUILTIN_ROOT / "ticket-triage" / "data"
 
@@ -158,7 +159,7 @@ def test_every_planted_problem_found_on_its_line(dirty: Path, tt: Any) -> None:
 
 
 def test_text_report_names_file_and_line(dirty: Path, tt: Any) -> None:
-    text = check_dataset(dirty, [tt]).to_text()
+    text = render_hygiene(check_dataset(dirty, [tt]))
     assert f"{dirty}:4: near_duplicate: Jaccard" in text
     assert f"{dirty}:7: contamination: input is identical to ticket-triage/test {TEST_ID}" in text
     for kind in KINDS:
