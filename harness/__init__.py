@@ -12,10 +12,10 @@ from .gate import GatePolicy, Verdict, evaluate_gate, get_verdict, load_policy  
 from .hygiene import HygieneConfig, HygieneReport, check_dataset, write_clean  # noqa: E402
 from .judge import PairwiseResult, cohens_kappa, judge_pairwise  # noqa: E402
 from .models import ModelBackend, create_backend, parse_spec
+from .nightly import load_plan, run_nightly, trend_points  # noqa: E402
 from .registry import Registry
 from .registry_models import bless, blessed_run  # noqa: E402
 from .runner import LazyBackend, aggregate, generation_key, run_suite
-from .schedule import load_plan, run_nightly, trend_points  # noqa: E402
 from .scorers import BaseScorer, ScoreContext, Scorer, build_scorer, register_scorer, scorer_registry
 from .store import Store
 from .suite import builtin_suites, draw_fewshot, load_split, load_suite, register_suite

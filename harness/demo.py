@@ -213,6 +213,8 @@ def run_demo(
         "general-capability suite on both models, then the deploy gate "
         "(improves on ticket-triage, non-inferior on general)",
     )
+    from reports.console.gate import render_verdict
+
     from .gate import evaluate_gate, load_policy
 
     general = load_suite("general")
@@ -244,7 +246,7 @@ def run_demo(
         candidate_label=f"candidate {train_body['id']}",
         baseline_label=f"default ({base.chosen})",
     )
-    print(verdict.to_text())
+    print(render_verdict(verdict))
 
     # 7. LLM-as-judge through a local OpenAI-compatible endpoint ---------------------------------
     _header(

@@ -98,6 +98,8 @@ def main(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(verdict.model_dump_json(indent=2))
     else:
-        print(verdict.to_text())
+        from reports.console.gate import render_verdict
+
+        print(render_verdict(verdict))
         print(f"stored verdict {verdict.id}")
     return verdict.exit_code

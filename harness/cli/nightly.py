@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from ..errors import InputError
-from ..schedule import LockHeld, load_plan, run_nightly
+from ..nightly import LockHeld, load_plan, run_nightly
 from ..store import Store
 
 
@@ -48,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+def render_verdict(verdict: dict[str, Any], store: Store) -> str:
+    """A nightly pass's verdict-<model>.md: the Markdown verdict report of `reports`."""
+    import reports
+
+    return reports.render("verdict", verdict, "md", store=store)
+
+
 def main(args: argparse.Namespace) -> int:
     if args.wait < 0:
         raise InputError(f"--wait must be >= 0, got {args.wait}")
@@ -73,6 +80,7 @@ def main(args: argparse.Namespace) -> int:
             retry_errors=args.retry_errors,
             progress=text and not args.no_progress and sys.stderr.isatty(),
             echo=print if text else None,
+            render_verdict=render_verdict,
         )
     except LockHeld as e:
         print(f"error: {e}", file=sys.stderr)

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..schedule import INSTALL_KINDS, LockHeld, install_files, run_scheduler
+from ..nightly import INSTALL_KINDS, LockHeld, install_files, run_scheduler
+from .nightly import render_verdict
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -85,6 +86,7 @@ def main(args: argparse.Namespace) -> int:
             lock_wait_s=args.wait,
             progress=not args.no_progress and sys.stderr.isatty(),
             echo=echo,
+            render_verdict=render_verdict,
         )
     except LockHeld as e:
         print(f"error: {e}", file=sys.stderr)

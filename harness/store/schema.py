@@ -106,7 +106,7 @@ judge_calls = Table(
 )
 
 
-# -- nightly runs (harness/schedule) ------------------------------------------------------------------
+# -- nightly runs (harness/nightly) -------------------------------------------------------------------
 nightly_passes = Table(
     # One row per (plan, date): a nightly pass, its status (running | complete | interrupted) and summary.
     "nightly_passes",

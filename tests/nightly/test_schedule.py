@@ -22,7 +22,7 @@ import yaml
 from sqlalchemy import func, select
 
 from harness.cli.main import main as cli
-from harness.schedule import (
+from harness.nightly import (
     LockHeld,
     cron_fields,
     cron_to_oncalendar,

@@ -29,9 +29,9 @@ from sqlalchemy import func, select
 
 from harness.cli.main import main as cli
 from harness.errors import InputError
-from harness.registry_models import bless
+from harness.nightly import Lease, LockHeld, load_plan, post_webhook, run_nightly, trend_points
+from harness.registry_models import bless, blessed_run
 from harness.runner import run_suite
-from harness.schedule import Lease, LockHeld, load_plan, post_webhook, run_nightly, trend_points
 from harness.store import Store, locks, nightly_alerts, nightly_items, records, runs
 from harness.suite import load_suite
 
@@ -466,6 +466,22 @@ def test_baseline_by_model_name_and_run_id(tmp_path: Path, workspace: Path) -> N
     res = run_nightly(load_plan(env.plan_path), env.store, date="2026-03-02")
     assert res.body["models"][0]["outcome"] == "fail"
     assert res.body["models"][0]["failed_rules"][0]["reason"]
+
+
+def test_two_baseline_runs_of_one_suite_are_a_plan_error(tmp_path: Path, workspace: Path) -> None:
+    """Baselines resolve as in `tunebench gate --baseline`: one run per suite (file:line, exit 2)."""
+    env = Setup(tmp_path, workspace, [])
+    first = run_nightly(load_plan(env.plan_path), env.store, date="2026-03-01")
+    cand_run = first.body["models"][0]["items"][0]["run_id"]
+    base_run = blessed_run(env.store, "nightly-suite")
+    plan = yaml.safe_load(env.plan_path.read_text())
+    plan["models"][0]["baseline"] = [base_run, cand_run]
+    env.plan_path.write_text(yaml.safe_dump(plan))
+    with pytest.raises(InputError) as e:
+        run_nightly(load_plan(env.plan_path), env.store, date="2026-03-02")
+    text = e.value.render()
+    assert "models.0.baseline: two baseline runs of suite 'nightly-suite'" in text
+    assert f"{env.plan_path}:" in text
 
 
 def test_plan_errors_name_file_and_line(

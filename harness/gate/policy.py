@@ -1,0 +1,176 @@
+"""The gate policy file: `GatePolicy`, YAML, unknown keys are errors; `load_policy`
+reports every problem as file:line.
+
+    name: support-bot
+    alpha: 0.05          # 1 - CI level of every rule
+    holm: false          # Holm-adjust the improves/non_inferior rules (see decision)
+    min_samples: 30      # every rule fails when its n is below this
+    n_boot: 1000         # bootstrap resamples of the comparisons
+    rules:
+      - {suite: ticket-triage, metric: category, rule: improves, margin: 0.02}
+      - {suite: ./suites/general, metric: exact, rule: non_inferior, margin: 0.03}
+      - {suite: ticket-triage, metric: schema_valid, rule: at_least, threshold: 0.95}
+      - {suite: ticket-triage, metric: category, rule: max_regressed_samples, max: 5}
+      - {suite: ticket-triage, metric: category, rule: min_samples, min: 100}
+
+`suite` is a registered suite name or a path (a folder or suite.yaml, relative to the policy file).
+`delta` is candidate - baseline from `compare_runs` (paired bootstrap CI at level 1 - alpha).
+
+* improves: the lower CI bound of delta > margin (default 0).
+* non_inferior: the lower CI bound of delta > -margin (default 0).
+* at_least: the candidate's own lower CI bound of the metric >= threshold. At alpha 0.05 this is the
+  run's stored 95% CI; at another alpha a mean-type metric is re-bootstrapped from the stored
+  per-sample scores (a corpus-level metric keeps its stored 95% CI when alpha >= 0.05, which is
+  conservative, and fails closed when alpha < 0.05). Needs no baseline.
+* max_regressed_samples: the per-sample losses (samples where the candidate scores lower than the
+  baseline) <= max.
+* min_samples: n >= min. n is the paired n of the comparison when there is a baseline, else the
+  candidate's n of the metric.
+
+How the rules are decided (and Holm) is in `decision`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from ..errors import InputError, Problem
+from ..yamlio import _line_of, read_yaml, validate_model
+
+RuleKind = Literal["improves", "non_inferior", "at_least", "max_regressed_samples", "min_samples"]
+COMPARISON_RULES = ("improves", "non_inferior", "max_regressed_samples")
+HOLM_RULES = ("improves", "non_inferior")
+
+
+class Rule(BaseModel):
+    """One gate rule on one metric of one suite."""
+
+    model_config = ConfigDict(extra="forbid")
+    suite: str = Field(
+        description="registered suite name, or a suite folder / suite.yaml (relative to the policy)"
+    )
+    metric: str = Field(description="metric name as runs report it, e.g. category or summary_rouge.rougeL")
+    rule: RuleKind
+    margin: float | None = Field(
+        None, ge=0, description="improves: delta CI low > margin; non_inferior: > -margin"
+    )
+    threshold: float | None = Field(None, description="at_least: candidate CI low >= threshold")
+    max: int | None = Field(None, ge=0, description="max_regressed_samples: losses <= max")
+    min: int | None = Field(None, ge=0, description="min_samples: n >= min")
+
+    @model_validator(mode="after")
+    def _check_params(self) -> Rule:
+        needs = {"at_least": "threshold", "max_regressed_samples": "max", "min_samples": "min"}
+        allowed = {
+            "improves": {"margin"},
+            "non_inferior": {"margin"},
+            "at_least": {"threshold"},
+            "max_regressed_samples": {"max"},
+            "min_samples": {"min"},
+        }[self.rule]
+        need = needs.get(self.rule)
+        if need and getattr(self, need) is None:
+            example = {"threshold": "threshold: 0.9", "max": "max: 5", "min": "min: 100"}[need]
+            raise ValueError(f"rule {self.rule} needs '{need}' (e.g. {example})")
+        extra = [
+            k
+            for k in ("margin", "threshold", "max", "min")
+            if getattr(self, k) is not None and k not in allowed
+        ]
+        if extra:
+            raise ValueError(
+                f"{', '.join(repr(k) for k in extra)} does not apply to rule {self.rule} "
+                f"(it takes {', '.join(sorted(allowed))})"
+            )
+        return self
+
+    def describe(self) -> str:
+        if self.rule == "improves":
+            return f"improves(margin={_g(self.margin or 0.0)})"
+        if self.rule == "non_inferior":
+            return f"non_inferior(margin={_g(self.margin or 0.0)})"
+        if self.rule == "at_least":
+            return f"at_least({_g(self.threshold)})"
+        if self.rule == "max_regressed_samples":
+            return f"max_regressed_samples({self.max})"
+        return f"min_samples({self.min})"
+
+
+class GatePolicy(BaseModel):
+    """A gate policy file. Load it with `load_policy` (errors name file:line)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    alpha: float = Field(0.05, gt=0, lt=1, description="1 - CI level of every rule")
+    holm: bool = Field(False, description="Holm-adjust improves/non_inferior rules (module docstring)")
+    min_samples: int = Field(30, ge=0, description="every rule fails when its n is below this")
+    n_boot: int = Field(1000, ge=1, description="bootstrap resamples of each comparison")
+    seed: int = Field(0, description="bootstrap seed")
+    rules: list[Rule] = Field(min_length=1)
+
+    _path: str | None = PrivateAttr(None)
+    _sha256: str | None = PrivateAttr(None)
+    _lines: list[int | None] = PrivateAttr(default_factory=list)
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def sha256(self) -> str | None:
+        return self._sha256
+
+    def line_of(self, i: int) -> int | None:
+        return self._lines[i] if i < len(self._lines) else None
+
+    def suite_ref(self, rule: Rule) -> str:
+        """What `load_suite` accepts for the rule's suite: a name, or a path resolved against the
+        policy file's folder."""
+        if not _path_like(rule.suite):
+            return rule.suite
+        p = Path(rule.suite)
+        if not p.is_absolute() and self._path:
+            q = Path(self._path).parent / p
+            if q.exists() or not p.exists():
+                p = q
+        return str(p)
+
+    def suite_names(self) -> dict[str, str]:
+        """rule.suite -> suite name (paths are loaded to read the name; InputError if they fail)."""
+        from ..suite import load_suite
+
+        out: dict[str, str] = {}
+        for r in self.rules:
+            if r.suite in out:
+                continue
+            out[r.suite] = load_suite(self.suite_ref(r)).name if _path_like(r.suite) else r.suite
+        return out
+
+
+def _path_like(s: str) -> bool:
+    return "/" in s or "\\" in s or s.endswith((".yaml", ".yml")) or s.startswith(".")
+
+
+def load_policy(path: str | Path) -> GatePolicy:
+    """Read and validate a policy file; InputError listing file:line problems (exit code 2)."""
+    p = Path(path)
+    data, node, _ = read_yaml(p)
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{p}: expected a YAML mapping at the top level, got {type(data).__name__}",
+            problems=[Problem(str(p), 1, "a policy is a mapping with name, rules, ...")],
+        )
+    policy = validate_model(data, GatePolicy, path=str(p), node=node, what="gate policy")
+    policy._path = str(p)
+    policy._sha256 = hashlib.sha256(p.read_bytes()).hexdigest()
+    policy._lines = [_line_of(node, ("rules", i)) for i in range(len(policy.rules))]
+    return policy
+
+
+def _g(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}"
