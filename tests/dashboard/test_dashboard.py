@@ -20,7 +20,7 @@ from harness.store import Store
 from harness.suite import load_suite
 from harness.types import PromptConfig
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PAGES = ["runs", "run_detail", "compare", "training", "gate", "judge", "trends"]
 N = 12
 LABELS = ["billing", "shipping", "account", "refund", "technical"]
