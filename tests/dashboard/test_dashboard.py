@@ -171,8 +171,8 @@ _FILLED: dict[str, Any] = {}
 
 @pytest.fixture(autouse=True)
 def _navigation_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serve app.py's st.navigation, as `tunebench dashboard` does (see harness/cli/dashboard.py): without
-    this, Streamlit's legacy mode would run each file of dashboard/pages/ as a page of its own."""
+    """Serve app.py's st.navigation, as `tunebench dashboard` does (see harness/cli/streamlit_launch.py):
+    without this, Streamlit's legacy mode would run each file of dashboard/pages/ as a page of its own."""
     from streamlit.runtime.pages_manager import PagesManager
 
     init = PagesManager.__init__
