@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup.sh dev
-# Debian's Chromium for the real-browser tests (Playwright drives it; never `playwright install`)
+# Debian's Chromium for the real-browser tests: they only look for it (Playwright drives it; never `playwright install`)
 if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
   else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi

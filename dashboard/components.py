@@ -14,6 +14,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from harness.fmt import fnum, num
 from harness.store import Store
 
 from . import data
@@ -74,12 +75,12 @@ def short(label: str, limit: int = 48) -> str:
 
 
 def fmt(x: Any, digits: int = 3) -> str:
-    v = data.fnum(x)
-    return "-" if v is None else f"{v:.{digits}f}"
+    """A stored value with `digits` decimals, "-" when it is not a finite number."""
+    return num(fnum(x), digits)
 
 
 def pct(x: Any) -> str:
-    v = data.fnum(x)
+    v = fnum(x)
     return "-" if v is None else f"{v:.1%}"
 
 

@@ -1,15 +1,14 @@
-"""Read-only queries over the store for the dashboard.
+"""What the dashboard pages show, read from the store: plain values and pandas DataFrames.
 
-Nothing here writes: functions take a `Store` and return plain values or pandas DataFrames. Queries
-that could touch a big run page through it in SQL (per-sample tables, side-by-side samples) and never
-load every completion of a run at once. Everything is tolerant of records written by newer or older
-code: a missing field is None, never a crash.
+Nothing here writes. The SQL lives in `harness.store.dashboard`: queries that could touch a big run
+page through it there (per-sample tables, side-by-side samples) and never load every completion of
+a run at once. Everything is tolerant of records written by newer or older code: a missing field is
+None, never a crash.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -17,10 +16,46 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, exists, func, or_, select
 
-from harness.store import Store, default_url, metrics, records, runs, samples, scores
-from harness.types import Completion, RunRecord, SampleResult, Score
+from harness.fmt import fnum, num
+from harness.store import Store, default_url
+from harness.store import dashboard as queries
+from harness.store.dashboard import display_url, has_records, score_names
+from harness.types import Completion, RunRecord, SampleResult, last_user_content
+
+__all__ = [  # what the pages use (display_url, has_records, score_names, fnum: the library's own)
+    "PAGE_SIZE",
+    "RELIABILITY_FIELDS",
+    "STORE_ENV",
+    "clip",
+    "display_url",
+    "failed_runs",
+    "filter_runs",
+    "fnum",
+    "g",
+    "get_records",
+    "get_run",
+    "has_records",
+    "judgment_rows",
+    "loss_curves",
+    "metric_history",
+    "metric_values",
+    "metrics_frame",
+    "open_store",
+    "paired_samples",
+    "rule_rows",
+    "runs_frame",
+    "sample_result",
+    "sample_texts",
+    "samples_page",
+    "score_names",
+    "sqlite_path",
+    "store_url",
+    "stored_comparison",
+    "sweep_frame",
+    "training_frame",
+    "verdict_rows",
+]
 
 STORE_ENV = "TUNEBENCH_STORE"
 """Environment variable holding the store URL the dashboard reads (set by `tunebench dashboard`)."""
@@ -41,16 +76,6 @@ def store_url(argv: Sequence[str] | None = None) -> str:
         if a.startswith("--store="):
             return a.split("=", 1)[1]
     return os.environ.get(STORE_ENV) or default_url()
-
-
-def display_url(url: str) -> str:
-    """The URL with any password hidden."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown as given
-        return url
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -76,47 +101,33 @@ def _metrics_summary(rec: dict[str, Any], k: int = 3) -> str:
     parts = []
     for name, m in list(ms.items())[:k]:
         v = (m or {}).get("value")
-        parts.append(f"{name}={'-' if v is None else format(v, '.3f')}")
+        parts.append(f"{name}={num(v)}")
     return ", ".join(parts) + (" …" if len(ms) > k else "")
 
 
 def runs_frame(store: Store, limit: int | None = None) -> pd.DataFrame:
     """All runs, newest first: one row each (id, created, suite, version, model, prompt, split,
     status, n samples, the first metrics as text)."""
-    q = select(
-        runs.c.id,
-        runs.c.created_at,
-        runs.c.suite,
-        runs.c.suite_version,
-        runs.c.model,
-        runs.c.prompt_name,
-        runs.c.split,
-        runs.c.status,
-        runs.c.record,
-    ).order_by(runs.c.created_at.desc(), runs.c.id.desc())
-    if limit:
-        q = q.limit(limit)
     rows = []
-    with store.engine.connect() as conn:
-        for r in conn.execute(q):
-            try:
-                rec = json.loads(r.record)
-            except ValueError:
-                rec = {}
-            rows.append(
-                (
-                    r.id,
-                    pd.to_datetime(r.created_at, utc=True, errors="coerce"),
-                    r.suite,
-                    r.suite_version,
-                    r.model,
-                    r.prompt_name,
-                    r.split,
-                    r.status,
-                    int(rec.get("n_samples") or 0),
-                    _metrics_summary(rec),
-                )
+    for rid, created, suite, version, model, prompt, split, status, raw in queries.run_rows(store, limit):
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            rec = {}
+        rows.append(
+            (
+                rid,
+                pd.to_datetime(created, utc=True, errors="coerce"),
+                suite,
+                version,
+                model,
+                prompt,
+                split,
+                status,
+                int(rec.get("n_samples") or 0),
+                _metrics_summary(rec),
             )
+        )
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -152,19 +163,14 @@ def filter_runs(
 
 
 def get_run(store: Store, run_id: str) -> RunRecord | None:
-    with store.engine.connect() as conn:
-        row = conn.execute(select(runs.c.record).where(runs.c.id == run_id)).first()
-    return RunRecord.model_validate_json(row[0]) if row else None
+    return queries.find_run(store, run_id)
 
 
 def metrics_frame(store: Store, run_id: str) -> pd.DataFrame:
     """One run's metrics: name, value, ci_low, ci_high, n (in stored order)."""
-    q = select(metrics.c.name, metrics.c.value, metrics.c.ci_low, metrics.c.ci_high, metrics.c.n).where(
-        metrics.c.run_id == run_id
+    df = pd.DataFrame(
+        queries.metric_rows(store, run_id), columns=["metric", "value", "ci_low", "ci_high", "n"]
     )
-    with store.engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(q)]
-    df = pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high", "n"])
     rec = get_run(store, run_id)
     if rec is not None and rec.metrics:  # keep the run's own metric order
         order = {k: i for i, k in enumerate(rec.metrics)}
@@ -175,28 +181,7 @@ def metrics_frame(store: Store, run_id: str) -> pd.DataFrame:
 def metric_history(store: Store, suite: str | None = None) -> pd.DataFrame:
     """Every completed run's metrics joined with the run: run_id, created, suite, model, prompt,
     split, metric, value, ci_low, ci_high, n."""
-    q = (
-        select(
-            runs.c.id,
-            runs.c.created_at,
-            runs.c.suite,
-            runs.c.model,
-            runs.c.prompt_name,
-            runs.c.split,
-            metrics.c.name,
-            metrics.c.value,
-            metrics.c.ci_low,
-            metrics.c.ci_high,
-            metrics.c.n,
-        )
-        .select_from(runs.join(metrics, metrics.c.run_id == runs.c.id))
-        .where(runs.c.status == "completed")
-        .order_by(runs.c.created_at)
-    )
-    if suite:
-        q = q.where(runs.c.suite == suite)
-    with store.engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(q)]
+    rows = queries.metric_history_rows(store, suite)
     cols = [
         "run_id",
         "created",
@@ -215,19 +200,12 @@ def metric_history(store: Store, suite: str | None = None) -> pd.DataFrame:
     return df
 
 
-def score_names(store: Store, run_id: str) -> list[str]:
-    q = select(scores.c.name).where(scores.c.run_id == run_id).distinct().order_by(scores.c.name)
-    with store.engine.connect() as conn:
-        return [r[0] for r in conn.execute(q)]
-
-
 # --------------------------------------------------------------------------- samples
 
 
 def last_user(prompt: Any) -> str:
     """The last user message of a stored prompt (a JSON list of {role, content})."""
-    msgs = json.loads(prompt) if isinstance(prompt, str) else prompt
-    return next((m.get("content", "") for m in reversed(msgs or []) if m.get("role") == "user"), "")
+    return last_user_content((json.loads(prompt) if isinstance(prompt, str) else prompt) or [])
 
 
 def _completion(raw: str) -> Completion:
@@ -258,60 +236,23 @@ def samples_page(
     the sample id, prompt, reference or completion; `metric` with `max_value` keeps samples whose
     score `metric` is at most `max_value` (e.g. failed: `category` <= 0). Columns: #, sample_id,
     input, completion, reference, error, then one per score."""
-    cond = [samples.c.run_id == run_id]
-    if search:
-        pat = f"%{search.lower()}%"
-        cond.append(
-            or_(
-                func.lower(samples.c.sample_id).like(pat),
-                func.lower(samples.c.prompt).like(pat),
-                func.lower(samples.c.completion).like(pat),
-                func.lower(func.coalesce(samples.c.reference, "")).like(pat),
-            )
-        )
-    if metric:
-        sc = [scores.c.run_id == run_id, scores.c.sample_id == samples.c.sample_id, scores.c.name == metric]
-        if max_value is not None:
-            sc.append(scores.c.value <= max_value)
-        cond.append(exists(select(scores.c.name).where(and_(*sc))))
-    where = and_(*cond)
-    with store.engine.connect() as conn:
-        total = int(conn.execute(select(func.count()).select_from(samples).where(where)).scalar_one())
-        rows = conn.execute(
-            select(
-                samples.c.idx,
-                samples.c.sample_id,
-                samples.c.prompt,
-                samples.c.reference,
-                samples.c.completion,
-            )
-            .where(where)
-            .order_by(samples.c.idx)
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        ids = [r.sample_id for r in rows]
-        vals: dict[str, dict[str, float | None]] = {}
-        if ids:
-            q = select(scores.c.sample_id, scores.c.name, scores.c.value).where(
-                scores.c.run_id == run_id, scores.c.sample_id.in_(ids)
-            )
-            for sid, name, v in conn.execute(q):
-                vals.setdefault(sid, {})[name] = v
+    total, rows, vals = queries.samples_page(
+        store, run_id, search=search, metric=metric, max_value=max_value, offset=offset, limit=limit
+    )
     names = sorted({n for d in vals.values() for n in d})
     out = []
     for r in rows:
-        c = _completion(r.completion)
+        c = _completion(r["completion"])
         row: dict[str, Any] = {
-            "#": r.idx,
-            "sample_id": r.sample_id,
-            "input": clip(last_user(r.prompt)),
+            "#": r["idx"],
+            "sample_id": r["sample_id"],
+            "input": clip(last_user(r["prompt"])),
             "completion": clip(c.text),
-            "reference": clip(r.reference),
+            "reference": clip(r["reference"]),
             "error": c.error or "",
         }
         for n in names:
-            row[n] = vals.get(r.sample_id, {}).get(n)
+            row[n] = vals.get(r["sample_id"], {}).get(n)
         out.append(row)
     cols = ["#", "sample_id", "input", "completion", "reference", "error", *names]
     return total, pd.DataFrame(out, columns=cols)
@@ -319,69 +260,33 @@ def samples_page(
 
 def sample_result(store: Store, run_id: str, sample_id: str) -> SampleResult | None:
     """One stored sample with its full prompt, completion, reference and every score."""
-    with store.engine.connect() as conn:
-        r = (
-            conn.execute(select(samples).where(samples.c.run_id == run_id, samples.c.sample_id == sample_id))
-            .mappings()
-            .first()
-        )
-        if r is None:
-            return None
-        sc = [
-            Score(name=s["name"], value=s["value"], detail=s["detail"], data=json.loads(s["data"] or "{}"))
-            for s in conn.execute(
-                select(scores).where(scores.c.run_id == run_id, scores.c.sample_id == sample_id)
-            ).mappings()
-        ]
-    return SampleResult(
-        run_id=run_id,
-        sample_id=r["sample_id"],
-        prompt=json.loads(r["prompt"]),
-        prompt_text=r["prompt_text"],
-        reference=r["reference"],
-        completion=_completion(r["completion"]),
-        scores=sc,
-    )
+    return next(store.iter_results(run_id, sample_ids=[sample_id]), None)
 
 
 def sample_texts(store: Store, run_id: str, sample_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """sample_id -> {input, completion, reference, error} for the given samples only."""
     out: dict[str, dict[str, Any]] = {}
-    ids = list(dict.fromkeys(sample_ids))
-    with store.engine.connect() as conn:
-        for i in range(0, len(ids), 500):
-            q = select(
-                samples.c.sample_id, samples.c.prompt, samples.c.reference, samples.c.completion
-            ).where(samples.c.run_id == run_id, samples.c.sample_id.in_(ids[i : i + 500]))
-            for r in conn.execute(q):
-                c = _completion(r.completion)
-                out[r.sample_id] = {
-                    "input": last_user(r.prompt),
-                    "completion": c.text,
-                    "reference": r.reference,
-                    "error": c.error,
-                }
+    for sid, prompt, reference, completion in queries.sample_text_rows(store, run_id, sample_ids):
+        c = _completion(completion)
+        out[sid] = {
+            "input": last_user(prompt),
+            "completion": c.text,
+            "reference": reference,
+            "error": c.error,
+        }
     return out
 
 
 def metric_values(store: Store, run_id: str, name: str) -> dict[str, float | None]:
     """sample_id -> the per-sample score `name` (no completions loaded)."""
-    q = select(scores.c.sample_id, scores.c.value).where(scores.c.run_id == run_id, scores.c.name == name)
-    with store.engine.connect() as conn:
-        return {sid: v for sid, v in conn.execute(q)}
+    return queries.score_by_sample(store, run_id, name)
 
 
 def paired_samples(store: Store, run_a: str, run_b: str, name: str) -> pd.DataFrame:
     """Per-sample `name` of A and B on the samples both have a value for, sorted by delta = B - A
     ascending (largest regression first, ties in run order)."""
     va, vb = metric_values(store, run_a, name), metric_values(store, run_b, name)
-    with store.engine.connect() as conn:
-        order = {
-            sid: idx
-            for sid, idx in conn.execute(
-                select(samples.c.sample_id, samples.c.idx).where(samples.c.run_id == run_a)
-            )
-        }
+    order = queries.sample_order(store, run_a)
     rows = []
     for sid, x in va.items():
         y = vb.get(sid)
@@ -397,11 +302,6 @@ def paired_samples(store: Store, run_a: str, run_b: str, name: str) -> pd.DataFr
 def get_records(store: Store, kind: str) -> list[dict[str, Any]]:
     """Records of one kind, newest first (id, kind, created_at, ref, body)."""
     return list(reversed(store.get_records(kind)))
-
-
-def has_records(store: Store, kind: str) -> bool:
-    with store.engine.connect() as conn:
-        return conn.execute(select(records.c.id).where(records.c.kind == kind).limit(1)).first() is not None
 
 
 def stored_comparison(store: Store, run_a: str, run_b: str) -> dict[str, Any] | None:
@@ -421,15 +321,6 @@ def g(d: Any, *path: Any, default: Any = None) -> Any:
         else:
             return default
     return cur if cur is not None else default
-
-
-def fnum(x: Any) -> float | None:
-    """A finite float or None."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 # --------------------------------------------------------------------------- training

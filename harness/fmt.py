@@ -1,7 +1,9 @@
-"""Plain-text tables for the CLI (pasteable into READMEs and PR comments)."""
+"""Number formatting and plain-text tables: the CLI's tables (pasteable into READMEs and PR
+comments), and the number formatter reports and the dashboard use too."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,10 +25,28 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align: str | No
     return "\n".join(out)
 
 
+def fnum(x: Any) -> float | None:
+    """`x` as a finite float, or None (for None, NaN, infinities and what float() refuses). Readers
+    of stored bodies written by older or newer code use it before formatting or plotting a value."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
 def num(x: float | None, digits: int = 3) -> str:
+    """`x` with `digits` decimals; "-" for None and NaN."""
     if x is None or x != x:
         return "-"
     return f"{x:.{digits}f}"
+
+
+def signed(x: float | None, digits: int = 3) -> str:
+    """Like `num`, with the sign always shown (+0.012, -0.300): for deltas."""
+    if x is None or x != x:
+        return "-"
+    return f"{x:+.{digits}f}"
 
 
 def ci(m: MetricValue, digits: int = 3) -> str:

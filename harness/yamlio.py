@@ -40,7 +40,10 @@ def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:  # a folder, no permission
+        raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text)

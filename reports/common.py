@@ -1,6 +1,6 @@
-"""Helpers shared by the Markdown, HTML and JSON renderers: number formatting, what a delta means,
-titles, and the report extras a stored record is enriched with (a run's worst samples, a
-verdict's comparisons).
+"""Helpers shared by the Markdown, HTML and JSON renderers: numbers (formatted by `harness.fmt`),
+what a delta means, titles, and the report extras a stored record is enriched with (a run's worst
+samples, a verdict's comparisons).
 
 A report body is the stored record as a JSON dict (`RunRecord.model_dump(mode="json")`, a stored
 comparison or verdict body) plus, optionally, these extras:
@@ -15,10 +15,12 @@ what it has.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
+
+from harness import fmt
+from harness.fmt import fnum
 
 Kind = Literal["run", "comparison", "verdict"]
 KINDS: tuple[Kind, ...] = ("run", "comparison", "verdict")
@@ -36,23 +38,14 @@ def lower_is_better(metric: str) -> bool:
     return bool(_LOWER_IS_BETTER.search(metric.lower()))
 
 
-def fnum(x: Any) -> float | None:
-    """A finite float, or None (for None, NaN, infinities, non-numbers)."""
-    if isinstance(x, bool):
-        return float(x)
-    if isinstance(x, (int, float)) and math.isfinite(float(x)):
-        return float(x)
-    return None
-
-
 def num(x: Any, digits: int = 3) -> str:
-    v = fnum(x)
-    return "-" if v is None else f"{v:.{digits}f}"
+    """A finite number with `digits` decimals; "-" for anything else (harness.fmt formats)."""
+    return fmt.num(fnum(x), digits)
 
 
 def signed(x: Any, digits: int = 3) -> str:
-    v = fnum(x)
-    return "-" if v is None else f"{v:+.{digits}f}"
+    """Like `num`, sign always shown."""
+    return fmt.signed(fnum(x), digits)
 
 
 def ci_text(lo: Any, hi: Any, digits: int = 3, sign: bool = True) -> str:

@@ -6,35 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
-
 from harness.errors import InputError
-from harness.store import Store, records
+from harness.store import Store
+from harness.store.reports import records_matching, runs_matching
+from harness.store.reports import worst_samples as worst_results
+from harness.types import last_user_content
 
 from .common import Kind, as_dict, fnum
 
 WORST_K = 5
-RECORD_KINDS = ("comparison", "verdict")
-
-
-def _records_matching(store: Store, ref: str, exact: bool) -> list[tuple[str, str, str]]:
-    """(kind, id, body) of comparison/verdict records whose id is `ref` (or starts with it)."""
-    cond = records.c.id == ref if exact else records.c.id.like(_like_prefix(ref), escape="\\")
-    q = select(records.c.kind, records.c.id, records.c.body).where(cond, records.c.kind.in_(RECORD_KINDS))
-    with store.engine.connect() as conn:
-        return [(r[0], r[1], r[2]) for r in conn.execute(q)]
-
-
-def _like_prefix(ref: str) -> str:
-    return ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def _run_matches(store: Store, ref: str, exact: bool) -> list[str]:
-    from harness.store import runs
-
-    cond = runs.c.id == ref if exact else runs.c.id.like(_like_prefix(ref), escape="\\")
-    with store.engine.connect() as conn:
-        return [r[0] for r in conn.execute(select(runs.c.id).where(cond))]
 
 
 def load_target(store: Store, ref: str, *, worst: int = WORST_K) -> tuple[Kind, dict[str, Any]]:
@@ -44,11 +24,11 @@ def load_target(store: Store, ref: str, *, worst: int = WORST_K) -> tuple[Kind, 
     ref = ref.strip()
     if not ref:
         raise InputError("empty report reference", hint="give a run, comparison or verdict id")
-    hits = _records_matching(store, ref, exact=True)
-    run_ids = _run_matches(store, ref, exact=True)
+    hits = records_matching(store, ref, exact=True)
+    run_ids = runs_matching(store, ref, exact=True)
     if not hits and not run_ids:
-        hits = _records_matching(store, ref, exact=False)
-        run_ids = _run_matches(store, ref, exact=False)
+        hits = records_matching(store, ref, exact=False)
+        run_ids = runs_matching(store, ref, exact=False)
     total = len(hits) + len(run_ids)
     if total == 0:
         raise InputError(
@@ -81,8 +61,7 @@ def enrich(store: Store, kind: str, body: dict[str, Any], *, worst: int = WORST_
         ids = as_dict(out.get("comparisons"))
         found: dict[str, Any] = {}
         for suite, cid in ids.items():
-            got = _records_matching(store, str(cid), exact=True)
-            got = [g for g in got if g[0] == "comparison"]
+            got = records_matching(store, str(cid), exact=True, kinds=("comparison",))
             if got:
                 found[str(suite)] = json.loads(got[0][2])
         out["comparison_bodies"] = found
@@ -106,36 +85,26 @@ def _primary_metric(body: dict[str, Any]) -> str | None:
 
 def worst_samples(store: Store, body: dict[str, Any], k: int) -> tuple[str | None, list[dict[str, Any]]]:
     """The k lowest-scoring samples (score < 1) of a run by its suite's primary metric (else the
-    first score with a value), with their texts; streamed, keeping only k candidates' texts."""
+    first score with a value), with their texts (`harness.store.reports.worst_samples` picks them,
+    streaming and keeping only k candidates)."""
     if k <= 0:
         return None, []
     metric = _primary_metric(body)
     metrics = as_dict(body.get("metrics"))
     if metric is not None and metric not in metrics and not any(m.startswith(metric + ".") for m in metrics):
         metric = None
-    kept: list[tuple[float, int, dict[str, Any]]] = []
-    used: str | None = metric
-    for i, r in enumerate(store.iter_results(str(body["id"]))):
-        s = next((x for x in r.scores if x.name == metric), None) if metric else None
-        if s is None:
-            s = next((x for x in r.scores if x.value is not None), None)
-        v = fnum(s.value) if s is not None else None
-        if s is None or v is None or v >= 1.0:
-            continue
-        used = used or s.name
-        user = next((m["content"] for m in reversed(r.prompt) if m.get("role") == "user"), "")
-        row = {
+    used, worst = worst_results(store, str(body["id"]), metric, k)
+    return used, [
+        {
             "sample_id": r.sample_id,
             "metric": s.name,
             "value": v,
             "detail": s.detail,
-            "input": user,
+            "input": last_user_content(r.prompt),
             "output": r.completion.text,
             "reference": r.reference,
             "error": r.completion.error,
             "scores": {x.name: fnum(x.value) for x in r.scores},
         }
-        kept.append((v, i, row))
-        kept.sort(key=lambda t: (t[0], t[1]))
-        del kept[k:]
-    return used, [row for _, _, row in kept]
+        for v, r, s in worst
+    ]

@@ -111,9 +111,7 @@ def _tick_label(v: float, step: float, signed_ticks: bool) -> str:
     digits = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
     if abs(v) < step * 1e-6:
         v = 0.0
-    if signed_ticks and v != 0:
-        return f"{v:+.{digits}f}"
-    return f"{v:.{digits}f}"
+    return signed(v, digits) if signed_ticks and v != 0 else num(v, digits)
 
 
 def forest_plot(

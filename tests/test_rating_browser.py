@@ -1,9 +1,9 @@
 """The rater app in a real headless Chromium, end to end: `tunebench rate serve`, log in, rate items,
 reload mid-way (it resumes), finish; then the stored ratings and the blinding of every page seen.
 
-Setup: Chromium from Debian's packages (`apt-get install -y chromium` when /usr/bin/chromium is
-missing) driven by Playwright's Python package (`pip install playwright`; never `playwright
-install`). When either cannot be installed the test FAILS with the reason: it is never skipped.
+Setup: Chromium from Debian's packages (`.ci/test.sh` installs it) driven by Playwright's Python
+package (see tests/browser_setup.py). When either is missing the test FAILS with the reason: it is
+never skipped.
 Screenshots go to tmp_path, and also to $TUNEBENCH_SCREENSHOTS when set.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from browser_setup import find_chromium, find_playwright
 
 from harness.models import parse_spec
 from harness.ratings import SCALES, create_campaign
@@ -31,7 +31,6 @@ from harness.runner import run_suite
 from harness.store import Store, rating_items, ratings
 from harness.suite import load_suite
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -42,36 +41,6 @@ ARGS = [
 ]
 ADAPTER = "/adapters/quokka-lora-3"
 N = 8
-
-
-def _ensure_chromium() -> str:
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    cmd = ["apt-get", "install", "-y", "chromium"]
-    if os.geteuid() != 0 and shutil.which("sudo"):
-        cmd = ["sudo", "-n", *cmd]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        pytest.fail(f"Chromium is missing and `{' '.join(cmd)}` could not run: {e}")
-    if r.returncode != 0 or not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing and `{' '.join(cmd)}` failed ({r.returncode}): {r.stderr[-800:]}")
-    return CHROMIUM
-
-
-def _ensure_playwright() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        r = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "-q", "playwright"], capture_output=True, text=True
-        )
-        if r.returncode != 0:
-            pytest.fail(
-                f"Playwright's Python package is missing and `pip install playwright` failed: {r.stderr[-800:]}"
-            )
-        from playwright.sync_api import sync_playwright
-    return sync_playwright
 
 
 def _free_port() -> int:
@@ -134,8 +103,8 @@ def served(tmp_path: Path, workspace: Path, make_suite: Any) -> Iterator[dict[st
 
 
 def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
-    exe = _ensure_chromium()
-    sync_playwright = _ensure_playwright()
+    exe = find_chromium()
+    sync_playwright = find_playwright()
     from playwright.sync_api import expect
 
     shot_dirs = [tmp_path] + (

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.errors import InputError, Problem
+from harness.yamlio import _line_of, read_yaml, validate_model
 
 SWEEP_KEY = "sweep"
 
@@ -133,79 +134,29 @@ def _did_you_mean(key: str, choices: list[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """1-based line of each top-level key in a YAML mapping (empty when the text is not a mapping)."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return {}
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                lines[str(key_node.value)] = key_node.start_mark.line + 1
-    return lines
-
-
-def _validation_problems(err: ValidationError, file: str, lines: dict[str, int]) -> list[Problem]:
-    problems = []
-    for e in err.errors():
-        key = str(e["loc"][0]) if e["loc"] else None
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "missing":
-            msg = "required field is missing"
-        where = f"{key}: " if key else ""
-        problems.append(Problem(file, lines.get(key) if key else None, f"{where}{msg}"))
-    return problems
-
-
 def build_config(
-    values: dict[str, Any], *, file: str = "<config>", lines: dict[str, int] | None = None
+    values: dict[str, Any], *, file: str = "<config>", node: yaml.Node | None = None
 ) -> TrainConfig:
-    """Validate a mapping into a TrainConfig; unknown keys and bad values become one InputError."""
-    lines = lines or {}
-    fields = config_fields()
-    problems = [
-        Problem(file, lines.get(k), f"unknown key '{k}'{_did_you_mean(k, fields)}")
-        for k in values
-        if k not in fields
-    ]
-    if problems:
-        raise InputError(
-            f"{file}: unknown training config key(s)", problems, hint=f"known keys: {', '.join(fields)}"
-        )
-    try:
-        return TrainConfig.model_validate(values)
-    except ValidationError as err:
-        raise InputError(f"{file}: invalid training config", _validation_problems(err, file, lines)) from None
+    """Validate a mapping into a TrainConfig; unknown keys and bad values become one InputError whose
+    problems name the line of each key in `node` (the YAML the values were read from, when given)."""
+    return validate_model(values, TrainConfig, path=file, node=node, what="training config")
 
 
 def read_config(
     path: str | Path, overrides: dict[str, Any] | None = None
 ) -> tuple[TrainConfig, dict[str, list[Any]]]:
     """Read a YAML config: the base TrainConfig (defaults < file < overrides) and its `sweep:` grid ({} if none)."""
-    p = Path(path)
-    name = str(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read training config {name}: {e.strerror or e}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise InputError(f"{name}: not valid YAML", [Problem(name, line, str(e).splitlines()[0])]) from None
+    name = str(Path(path))
+    data, node, _ = read_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise InputError(f"{name}: a training config must be a YAML mapping of keys to values")
-    lines = _key_lines(text)
     grid = data.pop(SWEEP_KEY, None) or {}
     if not isinstance(grid, dict):
         raise InputError(
             f"{name}: `{SWEEP_KEY}` must map config keys to lists of values",
-            [Problem(name, lines.get(SWEEP_KEY), f"got {type(grid).__name__}")],
+            [Problem(name, _line_of(node, (SWEEP_KEY,)), f"got {type(grid).__name__}")],
         )
     values = dict(data)
     if overrides:
@@ -219,7 +170,7 @@ def read_config(
                 ],
             )
         values.update(overrides)
-    return build_config(values, file=name, lines=lines), grid
+    return build_config(values, file=name, node=node), grid
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -29,6 +29,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from harness.errors import InputError, Problem
+from harness.models.spec import weights_digest
 from trainers.config import TrainConfig
 
 ADAPTER_DIR = "adapter"
@@ -58,7 +59,10 @@ class TrainResult(BaseModel):
     trainable_params: int
     total_params: int
     adapter_path: str
-    adapter_hash: str = Field(description="sha256 over the adapter folder's files, in sorted order.")
+    adapter_hash: str = Field(
+        description="The adapter folder's sha256 (harness.models.spec.weights_digest), as an eval run of "
+        "this adapter records it."
+    )
     base_model: str
     base_precision: str = Field(description="dtype the base model was loaded in, e.g. bfloat16.")
     quantization: str = Field(description="nf4 or none.")
@@ -238,7 +242,7 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
         trainable_params=int(trainable_params),
         total_params=int(total_params),
         adapter_path=str(adapter_dir),
-        adapter_hash=sha256_dir(adapter_dir),
+        adapter_hash=weights_digest(adapter_dir),
         base_model=config.base_model,
         base_precision=base_precision,
         quantization=quantization,
@@ -309,17 +313,6 @@ def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
-
-
-def sha256_dir(folder: str | Path) -> str:
-    """sha256 over every file of `folder`: relative path and bytes, in sorted path order."""
-    root = Path(folder)
-    h = hashlib.sha256()
-    for p in sorted(q for q in root.rglob("*") if q.is_file()):
-        h.update(p.relative_to(root).as_posix().encode())
-        h.update(b"\0")
-        h.update(sha256_file(p).encode())
     return h.hexdigest()
 
 

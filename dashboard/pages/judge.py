@@ -69,8 +69,7 @@ cols[3].metric("pairs judged", str(body.get("n_judged", body.get("n_pairs", "-")
 st.subheader("Reliability")
 rcols = st.columns(len(data.RELIABILITY_FIELDS))
 for col, (key, label, help_text) in zip(rcols, data.RELIABILITY_FIELDS, strict=True):
-    v = data.fnum(rel.get(key))
-    col.metric(label, "-" if v is None else f"{v:.3f}", help=help_text)
+    col.metric(label, c.fmt(rel.get(key)), help=help_text)
 if not any(data.fnum(rel.get(k)) is not None for k, _, _ in data.RELIABILITY_FIELDS):
     st.info("This judgment has no reliability numbers recorded.")
 if rel.get("family_warning"):

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 from ..store import default_url
+from . import streamlit_launch
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,68 +29,27 @@ def app_path() -> Path:
     return Path(dashboard.__file__).resolve().parent / "app.py"
 
 
-# `streamlit run`, with Streamlit's legacy "pages/ folder" mode switched off first: a folder named pages/
-# beside the main script makes Streamlit serve each file in it as a page of its own, without app.py's
-# st.navigation (its titles, its sidebar, its shared setup) until app.py happens to run once.
-BOOTSTRAP = (
-    "import sys; from streamlit.runtime.pages_manager import PagesManager; "
-    "PagesManager.uses_pages_directory = False; from streamlit.web.cli import main; sys.argv[0] = 'streamlit'; main()"
-)
-
-
 def command(url: str, port: int, host: str, extra: list[str] | None = None) -> list[str]:
     """The `streamlit run` command line serving the dashboard on the store at `url`."""
-    extra = [a for a in (extra or []) if a != "--"]
-    return [
-        sys.executable,
-        "-c",
-        BOOTSTRAP,
-        "run",
-        str(app_path()),
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        host,
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-        "--global.developmentMode",
-        "false",
-        *extra,
-        "--",
-        "--store",
-        url,
-    ]
+    options = [a for a in (extra or []) if a != "--"]
+    return streamlit_launch.command(
+        app_path(), port=port, address=host, options=options, script_args=["--store", url]
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from dashboard.data import STORE_ENV, display_url
 
     url = args.store or default_url(args.workspace)
-    env = {**os.environ, STORE_ENV: url}
-    cmd = command(url, args.port, args.host, args.streamlit_args)
     print(
         f"tunebench dashboard on http://{args.host}:{args.port}  (store {display_url(url)}; Ctrl-C stops it)",
         flush=True,
     )
-    proc = subprocess.Popen(cmd, env=env)
-
-    def stop(signum: int, _frame: object) -> None:  # SIGTERM to `tunebench dashboard` stops the server too
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return streamlit_launch.launch(
+        app_path(),
+        port=args.port,
+        address=args.host,
+        env={**os.environ, STORE_ENV: url},
+        options=[a for a in (args.streamlit_args or []) if a != "--"],
+        script_args=["--store", url],
+    )

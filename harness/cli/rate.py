@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 from ..errors import InputError
+from . import streamlit_launch
 from .common import open_store
 
 CAMPAIGN_ENV = "TUNEBENCH_RATE_CAMPAIGN"
@@ -113,32 +109,14 @@ def create(args: argparse.Namespace) -> int:
     return 0
 
 
-LAUNCHER = "from dashboard.rate_app import main\n\nmain()\n"
-
-
-def write_launcher(folder: Path) -> Path:
-    """The script `serve` hands to Streamlit: a one-line launcher alone in its folder. Streamlit
-    serves a pages/ folder beside the main script on its own until the script has run once, and
-    dashboard/rate_app.py sits beside the main dashboard's pages/: run from here, no page of the
-    main dashboard can ever reach a rater."""
-    path = folder / "rate.py"
-    path.write_text(LAUNCHER, encoding="utf-8")
-    return path
-
-
-def serve_command(script: Path, port: int, address: str = "127.0.0.1") -> list[str]:
-    return [
-        sys.executable, "-m", "streamlit", "run", str(script),
-        "--server.headless", "true",
-        "--server.address", address,
-        "--server.port", str(port),
-        "--server.fileWatcherType", "none",
-        "--server.runOnSave", "false",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",
-        "--client.showErrorDetails", "none",
-        "--global.developmentMode", "false",
-    ]  # fmt: skip
+RATER_APP = "dashboard.rate_app"
+"""Served as a module, from a launcher alone in a temporary folder: no page of the main dashboard
+(dashboard/pages/ sits beside rate_app.py) can ever reach a rater (see streamlit_launch.launch)."""
+RATER_OPTIONS = [
+    "--server.runOnSave", "false",
+    "--client.toolbarMode", "minimal",
+    "--client.showErrorDetails", "none",
+]  # fmt: skip
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -155,14 +133,9 @@ def serve(args: argparse.Namespace) -> int:
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }
     print(f"rater app for campaign {c.id}: http://{args.address}:{args.port}  (Ctrl-C stops it)", flush=True)
-    # SIGTERM unwinds like Ctrl-C: the server is stopped and the launcher folder removed
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    with tempfile.TemporaryDirectory(prefix="tunebench-rate-") as tmp:
-        script = write_launcher(Path(tmp))
-        try:
-            return subprocess.call(serve_command(script, args.port, args.address), env=env)
-        except KeyboardInterrupt:
-            return 0
+    return streamlit_launch.launch(
+        RATER_APP, port=args.port, address=args.address, env=env, options=RATER_OPTIONS
+    )
 
 
 def results(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..fmt import metrics_table, num
+from ..store.reports import worst_samples
 from ..suite import load_suite
 from ..types import last_user_content
 from .common import open_store
@@ -38,14 +39,8 @@ def main(args: argparse.Namespace) -> int:
             except Exception:
                 continue
             break
-    worst = []
-    for r in store.iter_results(rec.id):
-        s = next((x for x in r.scores if x.name == metric), None) if metric else None
-        if s is None:
-            s = next((x for x in r.scores if x.value is not None), None)
-        if s is not None and s.value is not None and float(s.value) < 1.0:
-            worst.append((float(s.value), r, s))
-    worst.sort(key=lambda t: t[0])
+    # at least one, so that the heading says whether anything fails even with --worst 0
+    _, worst = worst_samples(store, rec.id, metric, max(args.worst, 1))
     if worst:
         print(f"\nworst samples by {metric or 'first score'}:")
     for value, r, s in worst[: args.worst]:

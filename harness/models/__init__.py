@@ -7,7 +7,7 @@ import importlib
 from typing import Any
 
 from .base import Messages, ModelBackend, backend_registry
-from .spec import SPEC_HELP, parse_spec, read_adapter_meta, weights_hash
+from .spec import SPEC_HELP, parse_spec, read_adapter_meta, weights_digest, weights_hash
 
 _MODULES = {"hf": ".hf", "openai": ".openai_backend", "mock": ".mock"}
 
@@ -33,5 +33,6 @@ __all__ = [
     "create_backend",
     "parse_spec",
     "read_adapter_meta",
+    "weights_digest",
     "weights_hash",
 ]

@@ -30,9 +30,22 @@ def _hash_files(root: Path, suffixes: tuple[str, ...] | None = None) -> str:
     return h.hexdigest()
 
 
+def weights_digest(path: str | Path) -> str:
+    """sha256 over a model folder's weight files (or an adapter folder's files): the identity a run
+    records for its base and adapter, and a training run for the adapter it wrote. A folder with
+    weight files is hashed over those plus its .json, .jinja and .model files (config, tokenizer,
+    chat template), so a README does not change it; a folder without, over every file; a file over
+    its bytes."""
+    root = Path(path).resolve()
+    if root.is_file():
+        return hashlib.sha256(root.read_bytes()).hexdigest()
+    has_weights = any(p.suffix in WEIGHT_SUFFIXES for p in root.rglob("*") if p.is_file())
+    return _hash_files(root, WEIGHT_SUFFIXES + (".json", ".jinja", ".model") if has_weights else None)
+
+
 def weights_hash(path: str | Path, workspace: str | Path | None = None) -> str:
-    """sha256 over a model folder's weight files (or an adapter folder's files), cached in the
-    workspace by (path, sizes, mtimes) so a 500 MB base is hashed once."""
+    """`weights_digest`, cached in the workspace by (path, sizes, mtimes) so a 500 MB base is
+    hashed once."""
     root = Path(path).resolve()
     if root.is_file():
         root_files = [root]
@@ -49,11 +62,7 @@ def weights_hash(path: str | Path, workspace: str | Path | None = None) -> str:
             cache = {}
     if key in cache:
         return cache[key]
-    if root.is_file():
-        digest = hashlib.sha256(root.read_bytes()).hexdigest()
-    else:
-        has_weights = any(p.suffix in WEIGHT_SUFFIXES for p in root_files)
-        digest = _hash_files(root, WEIGHT_SUFFIXES + (".json", ".jinja", ".model") if has_weights else None)
+    digest = weights_digest(root)
     cache[key] = digest
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)

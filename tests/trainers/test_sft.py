@@ -104,6 +104,20 @@ def test_adapter_loads_on_base_and_changes_logits(
     assert not torch.allclose(tuned_logits, base_logits, atol=1e-4)
 
 
+def test_adapter_hash_equals_the_eval_runs(
+    tiny_model: Path, chat_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The training record and an eval run of the adapter it wrote name the adapter by one hash."""
+    from harness.training import candidate_spec
+
+    result = train(
+        _config(tiny_model, chat_data, tmp_path / "run", quantization="none", max_steps=2), progress=False
+    )
+    (Path(result.adapter_path) / "README.md").write_text("notes\n")  # not part of the identity
+    spec = candidate_spec(result, tmp_path / "ws")
+    assert spec.adapter_hash == result.adapter_hash and len(result.adapter_hash) == 64
+
+
 needs_cpu_4bit = pytest.mark.skipif(
     not cpu_4bit_support()[0], reason="bitsandbytes 4-bit does not work on this CPU"
 )

@@ -20,7 +20,7 @@ from harness.store import Store
 from harness.suite import load_suite
 from harness.types import PromptConfig
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PAGES = ["runs", "run_detail", "compare", "training", "gate", "judge", "trends"]
 N = 12
 LABELS = ["billing", "shipping", "account", "refund", "technical"]
@@ -171,8 +171,8 @@ _FILLED: dict[str, Any] = {}
 
 @pytest.fixture(autouse=True)
 def _navigation_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serve app.py's st.navigation, as `tunebench dashboard` does (see harness/cli/dashboard.py): without
-    this, Streamlit's legacy mode would run each file of dashboard/pages/ as a page of its own."""
+    """Serve app.py's st.navigation, as `tunebench dashboard` does (see harness/cli/streamlit_launch.py):
+    without this, Streamlit's legacy mode would run each file of dashboard/pages/ as a page of its own."""
     from streamlit.runtime.pages_manager import PagesManager
 
     init = PagesManager.__init__

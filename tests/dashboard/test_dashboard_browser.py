@@ -2,11 +2,10 @@
 page loaded, its content checked in the DOM, a screenshot of each saved (under tmp_path, and also under
 $TUNEBENCH_SCREENSHOTS when set).
 
-Chromium comes from Debian's packages: when `chromium` is missing, the test installs it with apt-get
-(CI runs as root with Debian's mirrors reachable) and fails, with the reason, when that fails. The
-browser is driven with Playwright's Python package (pip-installed when missing; never `playwright
-install`: it drives Debian's chromium). Chromium's own `--headless --dump-dom` is no substitute: it
-dumps the page before Streamlit's websocket has delivered any content.
+Chromium comes from Debian's packages (`.ci/test.sh` installs it), driven by Playwright's Python package
+(see tests/browser_setup.py: the test fails, with the reason, when either is missing). Chromium's own
+`--headless --dump-dom` is no substitute: it dumps the page before Streamlit's websocket has delivered
+any content.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_setup import find_chromium, find_playwright
 from test_dashboard import XSS, XSS_SAMPLE, fill_store
 
 CHROMIUM_ARGS = [
@@ -35,32 +35,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 XSS_ESCAPED = XSS.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def ensure_chromium() -> str:
-    """The chromium binary, installed from Debian's packages when missing (fails with the reason)."""
-    found = shutil.which("chromium")
-    if found:
-        return found
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    log: list[tuple[bool, str, str]] = []
-
-    def apt(*args: str) -> bool:
-        r = subprocess.run(["apt-get", *args], capture_output=True, text=True, timeout=900, env=env)
-        log.append((r.returncode == 0, "apt-get " + " ".join(args), (r.stdout + r.stderr)[-1500:]))
-        return r.returncode == 0
-
-    try:
-        if not apt("install", "-y", "chromium"):  # package lists may be missing: update once, retry
-            apt("update")
-            apt("install", "-y", "chromium")
-    except (OSError, subprocess.TimeoutExpired) as e:
-        pytest.fail(f"cannot install chromium with apt-get: {e}")
-    found = shutil.which("chromium")
-    if not found:
-        detail = "\n".join(f"$ {cmd} -> {'ok' if ok else 'FAILED'}\n{out}" for ok, cmd, out in log)
-        pytest.fail(f"chromium is missing and `apt-get install -y chromium` did not install it:\n{detail}")
-    return found
 
 
 def free_port() -> int:
@@ -195,33 +169,12 @@ def shoot(chromium: str, base: str, ids: dict[str, Any], out: Path) -> None:
         assert not dialogs, f"a page ran model text as script: {dialogs}"
 
 
-def ensure_playwright() -> None:
-    """Playwright's Python package (a dev dependency), pip-installed when missing. Only the package:
-    the browser is Debian's chromium, never one downloaded by `playwright install`."""
-    try:
-        import playwright.sync_api  # noqa: F401
-
-        return
-    except ImportError:
-        pass
-    r = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "playwright"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if r.returncode != 0:
-        pytest.fail(
-            f"Playwright is missing and `pip install playwright` failed:\n{(r.stdout + r.stderr)[-2000:]}"
-        )
-
-
 def test_dashboard_in_headless_chromium(tmp_path: Path, make_suite: Any) -> None:
-    chromium = ensure_chromium()
+    chromium = find_chromium()
     ids = fill_store(tmp_path / "filled", make_suite)
     out = tmp_path / "screenshots"
     out.mkdir()
-    ensure_playwright()
+    find_playwright()
     with dashboard(ids["url"], tmp_path / "dashboard.log") as base:
         shoot(chromium, base, ids, out)
     shots = sorted(p.name for p in out.glob("*.png"))
