@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
+from builders import write_category_script, write_category_suite
 
 from harness.cli.main import main as cli
 from harness.errors import InputError
@@ -19,20 +19,6 @@ from harness.store import Store
 from harness.suite import load_suite
 
 N = 40
-LABELS = ["billing", "technical", "shipping"]
-SUITE_YAML = """\
-name: NAME
-version: "1.0.0"
-dataset:
-  path: data/{split}.jsonl
-  splits: [test]
-expects_json: true
-prompt: {name: plain, template: "{input}"}
-generation: {max_new_tokens: 32}
-scorers:
-  - {name: category, type: json_field_match, args: {field: category}}
-  - {name: json_valid, type: json_valid}
-"""
 POLICY = """\
 name: ship-it
 min_samples: 30
@@ -44,22 +30,7 @@ rules:
 
 
 def write_suite(root: Path, name: str) -> Path:
-    (root / "data").mkdir(parents=True)
-    (root / "suite.yaml").write_text(SUITE_YAML.replace("NAME", name))
-    rows = [
-        json.dumps(
-            {
-                "id": f"s{i:02d}",
-                "messages": [
-                    {"role": "user", "content": f"[s{i:02d}] about {LABELS[i % 3]}"},
-                    {"role": "assistant", "content": json.dumps({"category": LABELS[i % 3]})},
-                ],
-            }
-        )
-        for i in range(N)
-    ]
-    (root / "data" / "test.jsonl").write_text("\n".join(rows) + "\n")
-    return root
+    return write_category_suite(root, name, N, splits=("test",), description="bless tests")
 
 
 class Env:
@@ -70,16 +41,7 @@ class Env:
         (tmp / "gate.yaml").write_text(POLICY)
 
     def spec(self, tag: str, correct: Callable[[int], bool]) -> str:
-        path = self.tmp / f"{tag}.yaml"
-        rules = [
-            {
-                "contains": f"[s{i:02d}]",
-                "reply": json.dumps({"category": LABELS[(i + (0 if correct(i) else 1)) % 3]}),
-            }
-            for i in range(N)
-        ]
-        path.write_text(yaml.safe_dump({"default": "?", "rules": rules}))
-        return f"mock:{path}"
+        return f"mock:{write_category_script(self.tmp / f'{tag}.yaml', correct, N)}"
 
     def run(self, tag: str, correct: Callable[[int], bool], suite: str = "bless-suite") -> str:
         spec = parse_spec(self.spec(tag, correct))

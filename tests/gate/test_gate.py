@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
+from builders import write_category_script, write_category_suite
 
 from harness.cli.main import main as cli
 from harness.compare import compare_runs
@@ -26,57 +26,14 @@ from harness.store import Store
 from harness.suite import load_suite
 
 N = 60
-LABELS = ["billing", "technical", "shipping"]
-SUITE_YAML = """\
-name: NAME
-version: "1.0.0"
-description: gate tests
-dataset:
-  path: data/{split}.jsonl
-  splits: [dev, test]
-expects_json: true
-primary_metric: category
-prompt:
-  name: plain
-  template: "{input}"
-generation:
-  max_new_tokens: 32
-scorers:
-  - {name: category, type: json_field_match, args: {field: category}}
-  - {name: json_valid, type: json_valid}
-"""
 
 
 def write_suite(root: Path, name: str) -> Path:
-    (root / "data").mkdir(parents=True)
-    (root / "suite.yaml").write_text(SUITE_YAML.replace("NAME", name))
-    rows = [
-        json.dumps(
-            {
-                "id": f"s{i:02d}",
-                "messages": [
-                    {"role": "user", "content": f"[s{i:02d}] a question about {LABELS[i % 3]}"},
-                    {"role": "assistant", "content": json.dumps({"category": LABELS[i % 3]})},
-                ],
-            }
-        )
-        for i in range(N)
-    ]
-    for split in ("dev", "test"):
-        (root / "data" / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
-    return root
+    return write_category_suite(root, name, N, description="gate tests")
 
 
 def write_script(path: Path, correct: Callable[[int], bool]) -> str:
-    rules = [
-        {
-            "contains": f"[s{i:02d}]",
-            "reply": json.dumps({"category": LABELS[(i + (0 if correct(i) else 1)) % 3]}),
-        }
-        for i in range(N)
-    ]
-    path.write_text(yaml.safe_dump({"default": "?", "rules": rules}))
-    return f"mock:{path}"
+    return f"mock:{write_category_script(path, correct, N)}"
 
 
 def all_right(i: int) -> bool:

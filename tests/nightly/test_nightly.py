@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import write_category_script, write_category_suite
 from sqlalchemy import func, select
 
 from harness.cli.main import main as cli
@@ -36,25 +37,6 @@ from harness.store import Store, locks, nightly_alerts, nightly_items, records, 
 from harness.suite import load_suite
 
 N = 30
-LABELS = ["billing", "technical", "shipping"]
-SUITE_YAML = """\
-name: NAME
-version: "1.0.0"
-description: nightly tests
-dataset:
-  path: data/{split}.jsonl
-  splits: [dev, test]
-expects_json: true
-primary_metric: category
-prompt:
-  name: plain
-  template: "{input}"
-generation:
-  max_new_tokens: 32
-scorers:
-  - {name: category, type: json_field_match, args: {field: category}}
-  - {name: json_valid, type: json_valid}
-"""
 POLICY = """\
 name: nightly-policy
 min_samples: 10
@@ -64,23 +46,7 @@ rules:
 
 
 def write_suite(root: Path, name: str = "nightly-suite", n: int = N) -> Path:
-    (root / "data").mkdir(parents=True)
-    (root / "suite.yaml").write_text(SUITE_YAML.replace("NAME", name))
-    rows = [
-        json.dumps(
-            {
-                "id": f"s{i:02d}",
-                "messages": [
-                    {"role": "user", "content": f"[{name} s{i:02d}] a question about {LABELS[i % 3]}"},
-                    {"role": "assistant", "content": json.dumps({"category": LABELS[i % 3]})},
-                ],
-            }
-        )
-        for i in range(n)
-    ]
-    for split in ("dev", "test"):
-        (root / "data" / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
-    return root
+    return write_category_suite(root, name, n, tagged=True, description="nightly tests")
 
 
 def write_script(
@@ -90,16 +56,7 @@ def write_script(
     n: int = N,
     **extra: Any,
 ) -> Path:
-    rules = [
-        {
-            "contains": f"[{s} s{i:02d}]",
-            "reply": json.dumps({"category": LABELS[(i + (0 if correct(i) else 1)) % 3]}),
-        }
-        for s in suites
-        for i in range(n)
-    ]
-    path.write_text(yaml.safe_dump({"default": "?", "rules": rules, **extra}))
-    return path
+    return write_category_script(path, correct, n, suites=suites, tagged=True, **extra)
 
 
 def good(i: int) -> bool:
