@@ -16,6 +16,16 @@ from .bootstrap import (
     win_tie_loss,
 )
 
+# isort: split
+from .agreement import (
+    HumanAgreement,
+    bradley_terry,
+    cohens_kappa,
+    human_agreement,
+    krippendorff_alpha,
+    win_rate_ci,
+)
+
 __all__ = [
     "McNemarResult",
     "bootstrap_ci",
@@ -29,4 +39,11 @@ __all__ = [
     "percentile_interval",
     "resample_sums",
     "win_tie_loss",
+    # agreement
+    "HumanAgreement",
+    "bradley_terry",
+    "cohens_kappa",
+    "human_agreement",
+    "krippendorff_alpha",
+    "win_rate_ci",
 ]
