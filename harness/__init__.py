@@ -10,9 +10,10 @@ from .data import load_samples, validate_file
 from .errors import BackendError, InputError, Problem, TunebenchError
 from .gate import GatePolicy, Verdict, evaluate_gate, get_verdict, load_policy  # noqa: E402
 from .hygiene import HygieneConfig, HygieneReport, check_dataset, write_clean  # noqa: E402
-from .judge import PairwiseResult, cohens_kappa, judge_pairwise  # noqa: E402
+from .judge import cohens_kappa  # noqa: E402
 from .models import ModelBackend, create_backend, parse_spec
 from .nightly import load_plan, run_nightly, trend_points  # noqa: E402
+from .pairwise import PairwiseResult, judge_pairwise  # noqa: E402
 from .registry import Registry
 from .registry_models import bless, blessed_run  # noqa: E402
 from .runner import LazyBackend, aggregate, generation_key, run_suite

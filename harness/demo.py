@@ -255,7 +255,9 @@ def run_demo(
         f"pairwise LLM judge on {p.judge_n} test items, both orders, with the embedded "
         "model served by `tunebench serve` as the judge",
     )
-    from .judge import judge_pairwise
+    from reports.console.judge import render_pairwise
+
+    from .pairwise import judge_pairwise
     from .serve import running_server
 
     with running_server("default", workspace=ws, model_name="gemma-3-270m-judge") as srv:
@@ -272,7 +274,7 @@ def run_demo(
             max_retries=1,
             template="pairwise-fewshot-v1",
         )
-    print(judged.to_text())
+    print(render_pairwise(judged))
 
     # 8. reports and where to look next -----------------------------------------------------------
     _header(8, steps, "reports")

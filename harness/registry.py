@@ -1,9 +1,11 @@
 """One registry type for scorers, backends and suites: register by name with a decorator, look up
-with a "did you mean" on unknown names."""
+with a "did you mean" on unknown names. A name can also be registered lazily with the module that
+registers it, so a package can offer an entry without importing (and depending on) that module."""
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -16,6 +18,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._lazy: dict[str, str] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -29,26 +32,34 @@ class Registry(Generic[T]):
     def add(self, name: str, obj: T) -> None:
         self._items[name] = obj
 
+    def register_lazy(self, name: str, module: str) -> None:
+        """`name` is registered when `module` is imported; importing it is deferred to the first
+        `get(name)`."""
+        if name not in self._items:
+            self._lazy[name] = module
+
     def get(self, name: str) -> T:
+        if name not in self._items and name in self._lazy:
+            importlib.import_module(self._lazy.pop(name))
         try:
             return self._items[name]
         except KeyError:
             raise InputError(
-                self.unknown_message(name), hint=f"known {self.kind}s: {', '.join(sorted(self._items))}"
+                self.unknown_message(name), hint=f"known {self.kind}s: {', '.join(self.names())}"
             ) from None
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._items), n=1, cutoff=0.5)
+        close = difflib.get_close_matches(name, self.names(), n=1, cutoff=0.5)
         msg = f"unknown {self.kind} {name!r}"
         if close:
             msg += f"; did you mean {close[0]!r}?"
         return msg
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        return iter(self.names())
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted({*self._items, *self._lazy})

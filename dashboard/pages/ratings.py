@@ -1,7 +1,7 @@
 """Ratings: results of blinded human rating campaigns (admin only: the campaign's admin token is
 asked for before anything about the runs is shown). Win rates per pair with bootstrap CIs,
 Bradley-Terry strengths, inter-rater agreement (Krippendorff's alpha), each rater's gold accuracy
-and judge-vs-human agreement; see harness/ratings.py for the definitions. This page reads only."""
+and judge-vs-human agreement; see harness/ratings/results.py for the definitions. This page reads only."""
 
 from __future__ import annotations
 

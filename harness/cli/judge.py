@@ -50,8 +50,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..judge import judge_pairwise, judge_spec, load_template
+    from reports.console.judge import render_pairwise
+
+    from ..judge import judge_spec, load_template
     from ..judge.pricing import PriceTable
+    from ..pairwise import judge_pairwise
 
     if args.n is not None and args.n < 1:
         raise InputError(f"--n must be at least 1, got {args.n}")
@@ -87,6 +90,6 @@ def main(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(result.model_dump_json(indent=2))
     else:
-        print(result.to_text())
+        print(render_pairwise(result))
         print(f"\nstored judgment {result.id}")
     return 0

@@ -139,6 +139,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def results(args: argparse.Namespace) -> int:
+    from reports.console.ratings import render_results
+
     from ..ratings import campaign_results
 
     if args.n_boot < 1:
@@ -153,7 +155,7 @@ def results(args: argparse.Namespace) -> int:
         gold_threshold=args.gold_threshold,
         exclude_flagged=args.exclude_flagged,
     )
-    print(res.model_dump_json(indent=2) if args.format == "json" else res.to_text())
+    print(res.model_dump_json(indent=2) if args.format == "json" else render_results(res))
     return 0
 
 

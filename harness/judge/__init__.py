@@ -1,4 +1,6 @@
-"""LLM judges: single-answer rubric grading (`judge_rubric` scorer) and pairwise judging of two runs.
+"""LLM judges: the client, versioned templates, prices, reliability measures and the single-answer
+rubric grading scorer (`judge_rubric`). Pairwise judging of two runs is a workflow built on these
+(harness/pairwise); this package never imports it.
 
 Judges talk to endpoints only through the `openai` backend (async, bounded concurrency, backoff with
 jitter). Prompts are versioned templates (`harness/judge_templates/ID-vN.txt`); the judge model,
@@ -17,25 +19,10 @@ from .client import (
     judge_spec,
     parse_json_object,
 )
-from .pairwise import (
-    PairVerdict,
-    PairwiseResult,
-    Reliability,
-    judge_pairwise,
-    length_controlled_win_rate,
-    parse_pairwise_reply,
-)
 from .pricing import Price, PriceTable
-from .reliability import (
-    cohens_kappa,
-    family_warning,
-    human_agreement,
-    model_families,
-    pearson,
-    read_human_ratings,
-)
+from .reliability import cohens_kappa, family_warning, model_families, pearson
 from .rubric import JudgeRubricScorer, judge_usage_for_run
-from .templates import JudgeTemplate, builtin_templates, load_template, parse_template
+from .templates import JudgeTemplate, builtin_templates, load_template, parse_template, reference_block
 
 __all__ = [
     "REPARSE_MESSAGE",
@@ -45,25 +32,18 @@ __all__ = [
     "JudgeRubricScorer",
     "JudgeTemplate",
     "JudgeUsage",
-    "PairVerdict",
-    "PairwiseResult",
     "Price",
     "PriceTable",
-    "Reliability",
     "ReplyParseError",
     "builtin_templates",
     "cohens_kappa",
     "family_warning",
-    "human_agreement",
-    "judge_pairwise",
     "judge_spec",
     "judge_usage_for_run",
-    "length_controlled_win_rate",
     "load_template",
     "model_families",
     "parse_json_object",
-    "parse_pairwise_reply",
     "parse_template",
     "pearson",
-    "read_human_ratings",
+    "reference_block",
 ]

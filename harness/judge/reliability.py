@@ -1,38 +1,28 @@
 """How far a judge can be trusted: agreement statistics and warnings reported with every judgment.
 
-* position consistency: share of pairs whose verdict is the same in both orders (computed in
-  `pairwise`);
+* position consistency: share of pairs whose verdict is the same in both orders;
 * repeat agreement: share of re-asked calls (a seeded subset, asked again as new calls) whose verdict
   is identical to the first asking;
 * length correlation: Pearson correlation of the verdict (B wins 1, tie 0.5, A wins 0) with the
   length difference len(B) - len(A) in words (point-biserial when there are no ties);
 * family warning: the judge and a judged model share a model family (self-preference bias);
 * agreement with human ratings: Cohen's kappa between the judge's outcome and human preferences for
-  the same pairs, once ratings exist.
+  the same pairs, once ratings exist (`stats.human_agreement` on the ratings that
+  `store.human_ratings.human_pairwise` reads: both_bad counts as a tie, a sample rated by three
+  people contributes three pairs).
 
-Human ratings are read from a `ratings` table when the store has one (the rating UI writes it). The
-expected shape, one row per human judgment of one pair:
-
-    run_a TEXT, run_b TEXT, sample_id TEXT, preference TEXT  -- preference in {A, B, tie, both_bad}
-
-(further columns such as rater or created_at are ignored; when there is a `kind` column, only rows
-with kind "pair" count: "gold" rows are attention checks). This is the shape of the `ratings` table
-of store migration 5 (harness/ratings). A row stored with the runs swapped
-(run_a = our B) has its A/B preference swapped. `both_bad` counts as "tie" (no preference) when
-compared with the judge. Each rating row is one pair of (judge outcome, human preference), so a
-sample rated by three people contributes three pairs.
+Position consistency, repeat agreement and the human agreement are computed by the pairwise workflow
+(harness/pairwise); this module holds the pieces that need no store.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from ..store import Store
+from ..stats.agreement import cohens_kappa  # re-exported: one kappa for judge and rating reports
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "gemma": ("gemma",),
@@ -49,7 +39,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "granite": ("granite",),
     "command": ("command-r", "cohere"),
 }
-HUMAN_PREFERENCES = ("A", "B", "tie", "both_bad")
+__all__ = ["FAMILIES", "cohens_kappa", "family_warning", "model_families", "pearson"]
 
 
 def model_families(*names: str | None) -> set[str]:
@@ -84,23 +74,6 @@ def family_warning(judge_names: Sequence[str | None], judged: dict[str, Sequence
     )
 
 
-def cohens_kappa(a: Sequence[Any], b: Sequence[Any]) -> float | None:
-    """Cohen's kappa of two raters' labels on the same items (any hashable labels). None with no
-    items; 1.0 when both raters use one and the same label throughout (perfect, chance-free), and
-    0.0 for any other case where chance agreement is 1."""
-    if len(a) != len(b):
-        raise ValueError(f"cohens_kappa: {len(a)} labels against {len(b)}")
-    n = len(a)
-    if n == 0:
-        return None
-    labels = sorted(set(a) | set(b), key=str)
-    observed = sum(1 for x, y in zip(a, b, strict=True) if x == y) / n
-    expected = sum((list(a).count(lab) / n) * (list(b).count(lab) / n) for lab in labels)
-    if math.isclose(expected, 1.0):
-        return 1.0 if math.isclose(observed, 1.0) else 0.0
-    return (observed - expected) / (1.0 - expected)
-
-
 def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Pearson correlation; None with fewer than 3 points or a constant variable."""
     if len(x) != len(y):
@@ -111,49 +84,3 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
     if np.std(xa) == 0 or np.std(ya) == 0:
         return None
     return float(np.corrcoef(xa, ya)[0, 1])
-
-
-def read_human_ratings(store: Store, run_a: str, run_b: str) -> list[tuple[str, str]]:
-    """(sample_id, preference as seen from run_a vs run_b) for every stored human rating of these two
-    runs; [] when the store has no `ratings` table (see the module docstring for its shape)."""
-    if not store.has_table("ratings"):
-        return []
-    from sqlalchemy import inspect as sa_inspect
-    from sqlalchemy import text
-
-    columns = {c["name"] for c in sa_inspect(store.engine).get_columns("ratings")}
-    if not {"run_a", "run_b", "sample_id", "preference"} <= columns:
-        return []
-    # attention checks (kind "gold") are not ratings of these pairs
-    only_pairs = " AND (kind IS NULL OR kind = 'pair')" if "kind" in columns else ""
-    out: list[tuple[str, str]] = []
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT run_a, run_b, sample_id, preference FROM ratings "
-                "WHERE ((run_a = :a AND run_b = :b) OR (run_a = :b AND run_b = :a))" + only_pairs
-            ),
-            {"a": run_a, "b": run_b},
-        ).all()
-    for ra, _rb, sid, pref in rows:
-        if pref not in HUMAN_PREFERENCES:
-            continue
-        if ra != run_a and pref in ("A", "B"):
-            pref = "B" if pref == "A" else "A"
-        out.append((str(sid), str(pref)))
-    return out
-
-
-def human_agreement(
-    judge_outcomes: dict[str, str], ratings: Iterable[tuple[str, str]]
-) -> tuple[float | None, int]:
-    """Cohen's kappa between judge outcomes (sample_id -> A/B/tie; errors skipped) and human
-    preferences (both_bad read as tie), over the rated pairs the judge also judged; and that count."""
-    judge, human = [], []
-    for sid, pref in ratings:
-        j = judge_outcomes.get(sid)
-        if j is None or j == "error":
-            continue
-        judge.append(j)
-        human.append("tie" if pref == "both_bad" else pref)
-    return cohens_kappa(judge, human), len(judge)

@@ -40,6 +40,7 @@ from ..store import Store
 from ..types import Completion, Sample, Score, stable_hash
 from .client import JudgeClient, JudgeRequest, JudgeResult, JudgeUsage, ReplyParseError, parse_json_object
 from .pricing import PriceTable, as_price_table
+from .templates import reference_block
 
 DEFAULT_CRITERIA: dict[str, str] = {
     "accuracy": "Is the content correct and faithful to the request (and to the reference answer, when given)?",
@@ -94,12 +95,6 @@ def render_conversation(messages: Sequence[Any]) -> str:
         content = m["content"] if isinstance(m, Mapping) else m.content
         parts.append(f"{role.capitalize()}: {content}")
     return "\n\n".join(parts)
-
-
-def reference_block(reference: str | None) -> str:
-    if not reference:
-        return ""
-    return f"\n[Reference answer]\n{reference}\n[End of reference answer]\n"
 
 
 def make_rubric_parser(criteria: Sequence[str], lo: int, hi: int) -> Any:

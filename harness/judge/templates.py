@@ -148,3 +148,10 @@ def load_template(ref: str) -> JudgeTemplate:
             f"judge template {ref}: its header says {tmpl.ref}; the file name and header must agree"
         )
     return tmpl
+
+
+def reference_block(reference: str | None) -> str:
+    """What a template's $reference_block becomes: the reference answer, or "" without one."""
+    if not reference:
+        return ""
+    return f"\n[Reference answer]\n{reference}\n[End of reference answer]\n"

@@ -24,8 +24,8 @@ from .match import ExactMatchScorer, NormalizedMatchScorer, RegexScorer, normali
 from .perplexity import PerplexityScorer
 from .text import LengthScorer, RequiredSectionsScorer, RougeScorer, split_sentences
 
-# isort: split
-from ..judge import rubric as _judge_rubric  # noqa: F401  registers judge_rubric (the LLM judge)
+# the LLM judge's rubric scorer lives with the judge; it registers itself when first asked for
+scorer_registry.register_lazy("judge_rubric", "harness.judge.rubric")
 
 __all__ = [
     "BaseScorer",

@@ -13,6 +13,16 @@ from .bootstrap import (
 from .resample import SharedResamples, bootstrap_p_value, paired_bootstrap_fn_p, paired_delta_interval
 from .tests import McNemarResult, holm, is_binary, mcnemar_exact, win_tie_loss
 
+# isort: split
+from .agreement import (
+    HumanAgreement,
+    bradley_terry,
+    cohens_kappa,
+    human_agreement,
+    krippendorff_alpha,
+    win_rate_ci,
+)
+
 __all__ = [
     "McNemarResult",
     "SharedResamples",
@@ -30,4 +40,11 @@ __all__ = [
     "percentile_interval",
     "resample_sums",
     "win_tie_loss",
+    # agreement
+    "HumanAgreement",
+    "bradley_terry",
+    "cohens_kappa",
+    "human_agreement",
+    "krippendorff_alpha",
+    "win_rate_ci",
 ]

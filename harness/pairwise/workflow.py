@@ -16,10 +16,10 @@ Statistics over the non-error pairs, with y = 1 (B wins), 0.5 (tie), 0 (A wins):
 * length-controlled win rate: y regressed (least squares) on the length difference
   len(B) - len(A) in words, standardized; the prediction at a length difference of zero, clipped
   to [0, 1], with a bootstrap CI (the regression refitted on each resample);
-* reliability (see `reliability`): position consistency, repeat agreement on a seeded subset of
+* reliability (see harness/judge/reliability.py): position consistency, repeat agreement on a seeded subset of
   `repeat_fraction` of the pairs re-asked as new calls (a `repeat` nonce in the cache key), the
   correlation of y with the length difference, a same-family warning, and Cohen's kappa against
-  human ratings of the same pairs when a `ratings` table exists.
+  human ratings of the same pairs when there are any (harness/ratings).
 
 The result is stored as a record of kind "judgment" (ref "RUN_A..RUN_B") with the judge identity,
 the template id, version and hash, the parameters, and every judge call key (the calls themselves,
@@ -32,141 +32,30 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, Field
 
 from .. import stats
+from ..compare import check_comparable
 from ..errors import InputError
+from ..judge.client import JudgeClient, JudgeRequest
+from ..judge.pricing import PriceTable
+from ..judge.reliability import family_warning, model_families, pearson
+from ..judge.templates import reference_block
 from ..store import Store, new_run_id, now_iso
-from ..types import ModelSpec, SampleResult
-from .client import JudgeClient, JudgeRequest, JudgeResult, JudgeUsage, ReplyParseError, parse_json_object
-from .pricing import PriceTable
-from .reliability import family_warning, human_agreement, model_families, pearson, read_human_ratings
-from .rubric import reference_block
-
-PAIRWISE_SCHEMA_VERSION = 1
-Outcome = Literal["A", "B", "tie", "error"]
-OUTCOME_VALUE = {"B": 1.0, "tie": 0.5, "A": 0.0}
-
-
-class PairVerdict(BaseModel):
-    """One sample: the verdict of each order (in A/B terms) and the pair's outcome."""
-
-    sample_id: str
-    outcome: Outcome
-    verdict_ab: Outcome = Field(description="verdict when A's answer was shown first")
-    verdict_ba: Outcome = Field(description="verdict when B's answer was shown first")
-    consistent: bool | None = Field(None, description="same verdict in both orders (None on error)")
-    len_a: int = 0
-    len_b: int = 0
-    key_ab: str | None = None
-    key_ba: str | None = None
-    reasoning_ab: str = ""
-    reasoning_ba: str = ""
-    error: str | None = None
-    repeat_ab: Outcome | None = None
-    repeat_ba: Outcome | None = None
-    repeat_keys: list[str] = Field(default_factory=list)
-
-
-class Reliability(BaseModel):
-    position_consistency: float | None = None
-    n_position: int = 0
-    first_position_rate: float | None = Field(
-        None, description="share of decisive per-order verdicts that picked the answer shown first"
-    )
-    repeat_agreement: float | None = None
-    n_repeat: int = 0
-    length_correlation: float | None = None
-    n_length: int = 0
-    families_judge: list[str] = Field(default_factory=list)
-    families_a: list[str] = Field(default_factory=list)
-    families_b: list[str] = Field(default_factory=list)
-    family_warning: str | None = None
-    kappa: float | None = None
-    n_rated: int = 0
-
-
-class PairwiseResult(BaseModel):
-    schema_version: int = PAIRWISE_SCHEMA_VERSION
-    id: str
-    created_at: str
-    run_a: str
-    run_b: str
-    model_a: str
-    model_b: str
-    suite: str
-    suite_version: str
-    suite_hash: str
-    split: str
-    judge: str
-    judge_identity: str
-    template: str
-    template_version: int
-    template_hash: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
-    n_boot: int = 1000
-    repeat_fraction: float = 0.2
-    n_pairs: int = 0
-    n_judged: int = Field(0, description="pairs with an outcome other than error")
-    counts: dict[str, int] = Field(default_factory=dict)
-    win_rate_b: float | None = None
-    win_ci_low: float | None = None
-    win_ci_high: float | None = None
-    lc_win_rate_b: float | None = None
-    lc_ci_low: float | None = None
-    lc_ci_high: float | None = None
-    lc_slope: float | None = Field(None, description="change in y per standard deviation of len(B)-len(A)")
-    reliability: Reliability = Field(default_factory=Reliability)
-    usage: JudgeUsage = Field(default_factory=JudgeUsage)
-    pairs: list[PairVerdict] = Field(default_factory=list)
-    call_keys: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)
-
-    def to_text(self) -> str:
-        from .render import render_pairwise
-
-        return render_pairwise(self)
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def parse_pairwise_reply(text: str) -> dict[str, Any]:
-    """{"reasoning": str, "winner": "1" | "2" | "tie"}; the winner may also be the integer 1 or 2."""
-    obj = parse_json_object(text)
-    reasoning = obj.get("reasoning")
-    if not isinstance(reasoning, str):
-        raise ReplyParseError('the object needs a string "reasoning"')
-    if "winner" not in obj:
-        raise ReplyParseError('the object needs "winner": "1", "2" or "tie"')
-    w = obj["winner"]
-    if isinstance(w, int) and not isinstance(w, bool):
-        w = str(w)
-    if not isinstance(w, str) or w.strip().lower() not in ("1", "2", "tie"):
-        raise ReplyParseError(f'"winner" must be "1", "2" or "tie", got {obj["winner"]!r}')
-    return {"reasoning": reasoning, "winner": w.strip().lower()}
-
-
-def _verdict(result: JudgeResult, a_first: bool) -> Outcome:
-    if not result.ok or result.parsed is None:
-        return "error"
-    w = result.parsed["winner"]
-    if w == "tie":
-        return "tie"
-    first_wins = w == "1"
-    return "A" if first_wins == a_first else "B"
-
-
-def combine(ab: Outcome, ba: Outcome) -> Outcome:
-    if "error" in (ab, ba):
-        return "error"
-    return ab if ab == ba else "tie"
-
+from ..store.human_ratings import human_pairwise
+from ..types import ModelSpec, SampleResult, last_user_content
+from .result import (
+    OUTCOME_VALUE,
+    PairVerdict,
+    PairwiseResult,
+    Reliability,
+    combine,
+    order_verdict,
+    parse_pairwise_reply,
+)
 
 # --------------------------------------------------------------------------- statistics
 
@@ -216,10 +105,6 @@ def _model_names(spec: ModelSpec) -> list[str | None]:
     return names
 
 
-def _last_user(prompt: Sequence[Mapping[str, str]]) -> str:
-    return next((m["content"] for m in reversed(prompt) if m.get("role") == "user"), "")
-
-
 def _results_for(store: Store, run_id: str, ids: set[str]) -> dict[str, SampleResult]:
     return {r.sample_id: r for r in store.iter_results(run_id) if r.sample_id in ids}
 
@@ -252,8 +137,6 @@ def judge_pairwise(
         raise InputError(f"repeat_fraction must be in [0, 1], got {repeat_fraction}")
     if n_boot < 1:
         raise InputError(f"n_boot must be >= 1, got {n_boot}")
-    from ..compare import check_comparable  # lazily: compare imports the scorers, which import the judge
-
     rec_a, rec_b = store.get_run(run_a), store.get_run(run_b)
     check_comparable(store, rec_a, rec_b)
     client = JudgeClient(
@@ -298,7 +181,7 @@ def judge_pairwise(
             pv.error = f"no answer from {' and '.join(missing)} (generation error); not judged"
             pairs[sid] = pv
             continue
-        question = _last_user(ra.prompt)
+        question = last_user_content(ra.prompt)
         ref = reference_block(ra.reference if reference_guided else None)
 
         def req(first: str, second: str, question: str = question, ref: str = ref) -> JudgeRequest:
@@ -330,7 +213,7 @@ def judge_pairwise(
         pv = pairs[sid]
         pv.key_ab, pv.key_ba = r_ab.key, r_ba.key
         call_keys += [r_ab.key, r_ba.key]
-        pv.verdict_ab, pv.verdict_ba = _verdict(r_ab, True), _verdict(r_ba, False)
+        pv.verdict_ab, pv.verdict_ba = order_verdict(r_ab, True), order_verdict(r_ba, False)
         pv.outcome = combine(pv.verdict_ab, pv.verdict_ba)
         pv.reasoning_ab = str((r_ab.parsed or {}).get("reasoning", ""))[:300]
         pv.reasoning_ba = str((r_ba.parsed or {}).get("reasoning", ""))[:300]
@@ -344,7 +227,7 @@ def judge_pairwise(
     for j, sid in enumerate(repeat_order):
         r_ab, r_ba = results[base + 2 * j], results[base + 2 * j + 1]
         pv = pairs[sid]
-        pv.repeat_ab, pv.repeat_ba = _verdict(r_ab, True), _verdict(r_ba, False)
+        pv.repeat_ab, pv.repeat_ba = order_verdict(r_ab, True), order_verdict(r_ba, False)
         pv.repeat_keys = [r_ab.key, r_ba.key]
         call_keys += pv.repeat_keys
 
@@ -416,9 +299,10 @@ def _summarize(
     rel.family_warning = family_warning(
         judge_names, {"A": _model_names(rec_a.model), "B": _model_names(rec_b.model)}
     )
-    ratings = read_human_ratings(store, rec_a.id, rec_b.id)
+    ratings = human_pairwise(store, rec_a.id, rec_b.id)
     if ratings:
-        rel.kappa, rel.n_rated = human_agreement({p.sample_id: p.outcome for p in pairs}, ratings)
+        agreement = stats.human_agreement({p.sample_id: p.outcome for p in pairs}, ratings)
+        rel.kappa, rel.n_rated = agreement.kappa, agreement.n
 
     warnings: list[str] = []
     if rel.family_warning:

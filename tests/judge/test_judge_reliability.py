@@ -23,7 +23,9 @@ from test_judge import (
     verdict,
 )
 
-from harness.judge import cohens_kappa, family_warning, length_controlled_win_rate, model_families, pearson
+from harness.judge import cohens_kappa, family_warning, model_families, pearson
+from harness.pairwise import length_controlled_win_rate
+from reports.console.judge import render_pairwise
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ def test_first_position_judge_is_caught_every_pair_a_tie(env: Env) -> None:
     assert r.win_rate_b == 0.5 and r.win_ci_low == 0.5 and r.win_ci_high == 0.5
     assert rel.repeat_agreement == 1.0  # consistently biased is still deterministic
     assert any("position consistency is 0%" in w for w in r.warnings)
-    assert "position consistency  0.0%  (0/20" in r.to_text()
+    assert "position consistency  0.0%  (0/20" in render_pairwise(r)
 
 
 def test_longer_answer_judge_shows_length_bias(env: Env) -> None:
@@ -122,7 +124,7 @@ def test_same_family_warning_in_a_judgment(
     with FaultServer(responder=b_judge) as srv:
         same = env.judge(srv, n=4, repeat_fraction=0, save=False)
         other = judge_for(srv, model="qwen2.5-judge")
-        from harness.judge import judge_pairwise
+        from harness.pairwise import judge_pairwise
 
         different = judge_pairwise(
             env.store, env.a, env.b, other, n=4, repeat_fraction=0, save=False, n_boot=50
@@ -136,7 +138,7 @@ def test_same_family_warning_in_a_judgment(
         )
     warning = gemma_judge.reliability.family_warning
     assert warning is not None and "B (gemma)" in warning and warning in gemma_judge.warnings
-    assert "SAME FAMILY" in gemma_judge.to_text()
+    assert "SAME FAMILY" in render_pairwise(gemma_judge)
 
 
 # --------------------------------------------------------------------------- agreement with humans
@@ -211,4 +213,4 @@ def test_kappa_against_synthetic_human_ratings(env: Env) -> None:
     assert after.reliability.n_rated == N + 1
     assert after.reliability.kappa == pytest.approx(expected)
     assert expected is not None and 0.5 < expected < 1.0
-    assert f"Cohen's kappa {after.reliability.kappa:.3f} on {N + 1} rated pair(s)" in after.to_text()
+    assert f"Cohen's kappa {after.reliability.kappa:.3f} on {N + 1} rated pair(s)" in render_pairwise(after)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ..fmt import num
-
-if TYPE_CHECKING:
-    from .client import JudgeUsage
-    from .pairwise import PairwiseResult
+from harness.fmt import num
+from harness.judge import JudgeUsage
+from harness.pairwise import PairwiseResult
 
 
 def _ci(lo: float | None, hi: float | None) -> str:

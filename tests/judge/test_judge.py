@@ -23,16 +23,16 @@ from harness.errors import InputError
 from harness.judge import (
     REPARSE_MESSAGE,
     PriceTable,
-    judge_pairwise,
     judge_usage_for_run,
     load_template,
-    parse_pairwise_reply,
 )
 from harness.judge.client import ReplyParseError, parse_json_object
 from harness.models import parse_spec
+from harness.pairwise import judge_pairwise, parse_pairwise_reply
 from harness.runner import run_suite
 from harness.store import Store
 from harness.suite import load_suite
+from reports.console.judge import render_pairwise
 
 N = 20
 JUDGE_MODEL = "judge-model"
@@ -398,8 +398,8 @@ def test_cost_from_a_price_table(env: Env, tmp_path: Path) -> None:
     assert u.prompt_tokens > 0 and u.completion_tokens > 0
     assert u.cost_usd == pytest.approx((u.prompt_tokens * 2.0 + u.completion_tokens * 10.0) / 1e6)
     assert u.new_cost_usd == 0.0  # everything came from the cache this time
-    assert "cost                  unknown" in unknown.to_text()
-    assert "$" in priced.to_text()
+    assert "cost                  unknown" in render_pairwise(unknown)
+    assert "$" in render_pairwise(priced)
     p = tmp_path / "prices.yaml"
     p.write_text(f"{JUDGE_MODEL}: {{input: 1, output: 3}}\n")
     table = PriceTable.load(p)
