@@ -1,5 +1,6 @@
 """Best-prompt baseline: score every prompt variant on the dev split only, pick the best by a named
-metric, then run that one variant once on the test split.
+metric (in its declared direction: the lowest perplexity, the highest accuracy), then run that one
+variant once on the test split.
 
 The test split is never read during selection: variants run on `dev`, few-shot examples come from
 `train` (draw_fewshot refuses the split being evaluated), and `test` is loaded only for the single
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InputError
+from .metrics import delta_in_good_direction, metric_info_for
 from .models.base import ModelBackend
 from .runner import LazyBackend, make_backend, run_suite
 from .store import Store, new_run_id
@@ -41,7 +43,9 @@ class VariantsFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     metric: str | None = Field(
-        None, description="metric to maximize on dev (default: the suite's primary metric)"
+        None,
+        description="metric to optimize on dev, in its declared direction (default: the suite's "
+        "primary metric)",
     )
     variants: list[PromptConfig] = Field(default_factory=list)
     grid: VariantGrid | None = None
@@ -163,6 +167,7 @@ def select_baseline(
         )
     )
     scores: list[VariantScore] = []
+    info = None
     for v in variants:
         rec = run_suite(
             suite,
@@ -182,6 +187,7 @@ def select_baseline(
                 f"metric {metric!r} not produced by suite {suite.name!r}",
                 hint=f"metrics: {', '.join(rec.metrics)}",
             )
+        info = info or metric_info_for(rec, metric, suite)
         scores.append(
             VariantScore(
                 name=v.name,
@@ -193,11 +199,16 @@ def select_baseline(
                 prompt=v,
             )
         )
-    # best dev value; ties go to the cheaper prompt
-    best = max(
-        scores,
-        key=lambda s: (s.dev_value if s.dev_value is not None else float("-inf"), -s.prompt_tokens_mean),
-    )
+    # best dev value in the metric's direction (a missing value is worst); ties go to the cheaper prompt
+    assert info is not None
+    direction = info
+
+    def goodness(s: VariantScore) -> tuple[float, float]:
+        v = s.dev_value
+        good = float("-inf") if v is None else delta_in_good_direction(direction, v)
+        return (good, -s.prompt_tokens_mean)
+
+    best = max(scores, key=goodness)
     test_rec: RunRecord | None = None
     if run_test:
         test_rec = run_suite(

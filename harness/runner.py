@@ -27,6 +27,9 @@ continuation) pairs), committed per batch, never cached when they failed. So a r
 run recomputes nothing it finished. Scorers run only on the task types they accept: a ScorerSpec's
 `tasks`, else the scorer type's `default_tasks` (mc_accuracy: mc, ppl: ppl, instruction_check: gen),
 else every task; a skipped scorer writes no Score rows for that sample.
+
+Metrics are aggregated by harness/metrics.py (missing data fails closed) and stored with their
+semantics (`RunRecord.metric_info`: direction, kind, range of every metric).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from tqdm.auto import tqdm
 
 from . import stats
 from .errors import InputError
+from .metrics import aggregate, scorer_metric_info
 from .models.base import Messages, ModelBackend
 from .prompts import build_messages, last_user
 from .scorers import BaseScorer, ScoreContext, build_scorer, sample_task
@@ -65,9 +69,6 @@ from .types import (
     Suite,
     stable_hash,
 )
-
-N_BOOT = 1000
-BOOT_SEED = 0
 
 
 def generation_key(spec: ModelSpec, config: GenerationConfig, messages: Messages) -> str:
@@ -250,63 +251,6 @@ def make_backend(spec: ModelSpec, *, batch_size: int = 8) -> ModelBackend:
     from .models import create_backend
 
     return create_backend(spec, batch_size=batch_size)
-
-
-def aggregate(
-    scorers: Sequence[BaseScorer],
-    per_sample: Sequence[Sequence[Score]],
-    *,
-    n_boot: int = N_BOOT,
-    seed: int = BOOT_SEED,
-) -> dict[str, MetricValue]:
-    """Metrics with seeded percentile-bootstrap 95% CIs. Mean-type metrics resample the per-sample
-    values; corpus-level metrics (macro-F1, corpus perplexity) are recomputed on each resample."""
-    out: dict[str, MetricValue] = {}
-    for sc in scorers:
-        mine = [
-            [s for s in row if s.name == sc.name or s.name.startswith(sc.name + ".")] for row in per_sample
-        ]
-        flat = [s for row in mine for s in row]
-        if not flat:
-            continue
-        if sc.corpus_level:
-            # resample only the samples this scorer scored (a scorer limited to some task types
-            # writes no rows for the others); when it scored every sample this is all of them
-            mine = [row for row in mine if row]
-            m = len(mine)
-            full = sc.metrics(flat)
-            # scorers whose metrics are functions of summed per-sample counts (classification)
-            # resample all of them at once, vectorized (same resamples as bootstrap_ci_fn)
-            vec = getattr(sc, "resample_stats", None)
-            boot = (
-                sc.metrics_from_sums(stats.resample_sums(vec(mine), n_boot=n_boot, seed=seed))  # type: ignore[attr-defined]
-                if callable(vec) and m > 1
-                else {}
-            )
-            for name, value in full.items():
-                if name in boot:
-                    _, lo, hi = stats.percentile_interval(value, boot[name])
-                    out[name] = MetricValue(value=value, ci_low=lo, ci_high=hi, n=m)
-                    continue
-
-                def fn(idx: Any, name: str = name, sc: BaseScorer = sc, mine: list = mine) -> float:
-                    sub = [s for i in idx for s in mine[i]]
-                    return float(sc.metrics(sub).get(name, float("nan")))
-
-                _, lo, hi = (
-                    stats.bootstrap_ci_fn(m, fn, n_boot=n_boot, seed=seed) if m > 1 else (value, value, value)
-                )
-                out[name] = MetricValue(value=value, ci_low=lo, ci_high=hi, n=m)
-        else:
-            names = sorted({s.name for s in flat})
-            for name in names:
-                vals = [float(s.value) for s in flat if s.name == name and s.value is not None]
-                if not vals:
-                    out[name] = MetricValue(value=None, n=0)
-                    continue
-                point, lo, hi = stats.bootstrap_ci(vals, n_boot=n_boot, seed=seed)
-                out[name] = MetricValue(value=point, ci_low=lo, ci_high=hi, n=len(vals))
-    return out
 
 
 def usage_summary(completions: Sequence[Completion]) -> dict[str, float]:
@@ -530,6 +474,7 @@ def run_suite(
         usage["errors"] = usage.get("errors", 0.0) + float(sum(1 for c in ll_done if c.error))
     if usage.get("errors"):
         metrics["generation_errors"] = MetricValue(value=usage["errors"], n=len(items))
+    metric_info = scorer_metric_info(scorers, metrics)
     env = dict(record.env)
     if lazy.loaded and "torch" in sys.modules:  # loading the backend sets torch's thread count
         env["torch_threads"] = sys.modules["torch"].get_num_threads()
@@ -538,6 +483,7 @@ def run_suite(
             "env": env,
             "status": "completed",
             "metrics": metrics,
+            "metric_info": metric_info,
             "usage": usage,
             "finished_at": now_iso(),
             "timing": {

@@ -7,7 +7,15 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -94,6 +102,11 @@ class ScorerSpec(BaseModel):
     tasks: tuple[str, ...] | None = Field(
         None, description=f"score only samples whose metadata.task is one of these ({', '.join(TASKS)})"
     )
+    higher_is_better: StrictBool | None = Field(
+        None,
+        description="override the direction of every metric of this scorer (e.g. false for a regex "
+        "that flags bad outputs); left out: the scorer's own declaration",
+    )
 
     @field_validator("tasks")
     @classmethod
@@ -108,10 +121,13 @@ class ScorerSpec(BaseModel):
 
     @model_serializer(mode="wrap")
     def _drop_default_tasks(self, handler: Any) -> Any:
-        # `tasks` left out serializes as before, so suites written before it keep their hashes
+        # `tasks` and `higher_is_better` left out serialize as before, so suites written before
+        # them keep their hashes
         data = handler(self)
-        if isinstance(data, dict) and data.get("tasks") is None:
-            data.pop("tasks", None)
+        if isinstance(data, dict):
+            for key in ("tasks", "higher_is_better"):
+                if data.get(key) is None:
+                    data.pop(key, None)
         return data
 
 
@@ -191,6 +207,12 @@ class Completion(BaseModel):
     error: str | None = None
 
 
+NOT_APPLICABLE = "not_applicable"
+"""`Score.data` key marking a None value that comes from the sample alone (no reference, another
+task type): the sample is not part of that metric on any side. Every other None is missing data
+from the model's side (generation error, judge error, no log-likelihood) and fails closed."""
+
+
 class Score(BaseModel):
     """One scorer's verdict on one sample. `value` is what is averaged; `data` carries what a
     corpus-level metric (macro-F1) needs; `detail` says why."""
@@ -201,13 +223,93 @@ class Score(BaseModel):
     detail: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
 
+    @property
+    def not_applicable(self) -> bool:
+        """The value is None because of the sample, not the model (see NOT_APPLICABLE)."""
+        return self.value is None and bool(self.data.get(NOT_APPLICABLE))
+
+
+MetricKind = Literal["mean", "corpus"]
+
+
+class MetricInfo(BaseModel):
+    """What a metric means: its direction, kind and range, declared once by the scorer that emits it
+    (a suite may override the direction) and stored with every run. `failure_value` is what a sample
+    whose score is missing because of the model's side counts as: the bad end of a bounded
+    per-sample metric; None where no such value exists (unbounded or corpus-level metrics), in which
+    case the sample is counted as missing instead."""
+
+    model_config = ConfigDict(frozen=True)
+    higher_is_better: bool
+    kind: MetricKind = "mean"
+    low: float | None = Field(None, description="smallest possible value (None: unbounded)")
+    high: float | None = Field(None, description="largest possible value (None: unbounded)")
+    failure_value: float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MetricInfo:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"range [{self.low}, {self.high}] is empty")
+        fv = self.failure_value
+        if fv is not None and (
+            (self.low is not None and fv < self.low) or (self.high is not None and fv > self.high)
+        ):
+            raise ValueError(f"failure_value {fv} is outside [{self.low}, {self.high}]")
+        return self
+
+    @classmethod
+    def declare(
+        cls,
+        *,
+        higher_is_better: bool = True,
+        kind: MetricKind = "mean",
+        low: float | None = None,
+        high: float | None = None,
+    ) -> MetricInfo:
+        """The info with its failure value derived: the bad end of the range for a per-sample mean
+        (low when higher is better, high otherwise), None when that end is unbounded or the metric
+        is corpus-level (a corpus statistic has no per-sample value to substitute)."""
+        bad_end = low if higher_is_better else high
+        return cls(
+            higher_is_better=higher_is_better,
+            kind=kind,
+            low=low,
+            high=high,
+            failure_value=bad_end if kind == "mean" else None,
+        )
+
+    def with_direction(self, higher_is_better: bool) -> MetricInfo:
+        """The same metric read in the given direction (a suite's `higher_is_better` override); the
+        failure value moves to the new bad end."""
+        if higher_is_better == self.higher_is_better:
+            return self
+        return MetricInfo.declare(
+            higher_is_better=higher_is_better, kind=self.kind, low=self.low, high=self.high
+        )
+
+    def sample_value(self, score: Score) -> float | None:
+        """What one sample contributes to this metric: its value; the failure value when the value is
+        missing because of the model's side; None when it does not count (not applicable to the
+        sample, or missing with no failure value: the caller counts it as missing)."""
+        if score.value is not None:
+            return float(score.value)
+        if score.not_applicable:
+            return None
+        return self.failure_value
+
 
 class MetricValue(BaseModel):
+    """A run's value of one metric. `n` counts the samples in it, including `n_failed` whose score
+    was missing and counted as the metric's failure value; `n_missing` counts samples whose score
+    was missing and left out because the metric has no failure value."""
+
     model_config = ConfigDict(frozen=True)
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
     n: int = 0
+    n_failed: int = 0
+    n_missing: int = 0
 
 
 RunStatus = Literal["running", "completed", "failed"]
@@ -227,6 +329,11 @@ class RunRecord(BaseModel):
     env: dict[str, Any] = Field(default_factory=dict)
     status: RunStatus = "running"
     metrics: dict[str, MetricValue] = Field(default_factory=dict)
+    metric_info: dict[str, MetricInfo] = Field(
+        default_factory=dict,
+        description="direction, kind and range of every metric in `metrics` (empty in records made "
+        "before it existed: harness.metrics.metric_info_for reads those)",
+    )
     n_samples: int = 0
     timing: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, float] = Field(default_factory=dict)

@@ -126,7 +126,10 @@ def test_mock_run_scores_instructions_and_errors_loglik(suite: Any, workspace: P
     n_gen = len(samples) - n_ll
     assert rec.metrics["generation_errors"].value == n_ll  # the mock backend has no log-likelihoods
     assert rec.metrics["instruct"].n == n_gen and rec.metrics["concise"].n == n_gen
-    assert rec.metrics["mc.acc_norm"].value is None
+    # no log-likelihoods: every mc sample fails closed (counted as wrong), not dropped
+    n_mc = sum(1 for s in samples if s.metadata["task"] == "mc")
+    acc = rec.metrics["mc.acc_norm"]
+    assert (acc.value, acc.n, acc.n_failed) == (0.0, n_mc, n_mc)
     for r in store.iter_results(rec.id):
         names = {s.name.split(".")[0] for s in r.scores}
         assert names in ({"mc"}, {"ppl"}, {"instruct", "concise"}), (r.sample_id, names)

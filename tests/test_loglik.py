@@ -243,8 +243,12 @@ def test_non_hf_backend_gives_errors_not_scores(ll_suite: Path, workspace: Path,
     rec = run_suite(suite, parse_spec("mock:echo"), store=store, progress=False)
     n_ll = len(MC) + len(PASSAGES)
     assert rec.metrics["generation_errors"].value == n_ll
-    assert rec.metrics["mc.acc"].value is None and rec.metrics["mc.acc"].n == 0
-    assert "ppl" not in rec.metrics
+    # missing log-likelihoods fail closed: a bounded metric counts them as failures, one without a
+    # failure value (perplexity) reports them as missing instead of leaving the metric out
+    acc = rec.metrics["mc.acc"]
+    assert (acc.value, acc.n, acc.n_failed) == (0.0, len(MC), len(MC))
+    ppl = rec.metrics["ppl"]
+    assert (ppl.value, ppl.n, ppl.n_missing) == (None, 0, len(PASSAGES))
     assert rec.metrics["exact"].value == 1.0  # echo repeats "say i"
     for r in store.iter_results(rec.id):
         if r.sample_id.startswith(("mc-", "ppl-")):

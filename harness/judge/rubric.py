@@ -21,6 +21,11 @@ Per sample, with NAME the scorer's name:
   for every criterion and for overall: an error is never a grade. A sample whose generation failed is
   not sent to the judge (all values None, `NAME.errors` None).
 
+Metric semantics (`metric_info`): grades and overall are per-sample means on [low, high] of the
+scale, higher is better; `NAME.errors` is a rate on [0, 1], lower is better. A None counts as the
+failure value of its metric in the run's metrics (the lowest grade; 1 for `NAME.errors`), so a
+sample the judge or the generation failed on is never dropped from the mean.
+
 `detail` holds the judge's short reasoning (or the error), `data` the judge call key (`judge_key`,
 the row in the `judge_calls` table, with the raw reply). Every call of a run is made in `prepare`, at
 once, with bounded concurrency; calls are cached in the store by judge identity + template + prompt.
@@ -37,7 +42,7 @@ from typing import Any
 from ..errors import InputError
 from ..scorers.base import BaseScorer, ScoreContext, register_scorer
 from ..store import Store
-from ..types import Completion, Sample, Score, stable_hash
+from ..types import Completion, MetricInfo, Sample, Score, stable_hash
 from .client import JudgeClient, JudgeRequest, JudgeResult, JudgeUsage, ReplyParseError, parse_json_object
 from .pricing import PriceTable, as_price_table
 from .templates import reference_block
@@ -164,6 +169,12 @@ class JudgeRubricScorer(BaseScorer):
 
     def metric_names(self) -> list[str]:
         return [f"{self.name}.{c}" for c in self.criteria] + [f"{self.name}.overall", f"{self.name}.errors"]
+
+    def metric_info(self) -> dict[str, MetricInfo]:
+        lo, hi = self.scale
+        grade = MetricInfo.declare(higher_is_better=True, low=float(lo), high=float(hi))
+        errors = MetricInfo.declare(higher_is_better=False, low=0.0, high=1.0)
+        return {n: errors if n == f"{self.name}.errors" else grade for n in self.metric_names()}
 
     @property
     def usage(self) -> JudgeUsage:

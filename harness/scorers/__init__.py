@@ -13,6 +13,7 @@ from .base import (
     Scorer,
     build_scorer,
     describe_args,
+    not_applicable,
     register_scorer,
     scorer_registry,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "get_field",
     "macro_prf",
     "normalize_text",
+    "not_applicable",
     "register_scorer",
     "sample_task",
     "scorer_registry",

@@ -3,6 +3,12 @@
 Per-sample scorers average `Score.value` per `Score.name` (the default). Corpus-level scorers
 (macro-F1) set `corpus_level = True` and override `metrics`; bootstrap CIs then resample samples
 and call `metrics` again on each resample.
+
+Every scorer declares what its metrics mean (`metric_info`: direction, kind, range) from the class
+attributes `higher_is_better` and `value_range`, or by overriding `metric_info`; a suite's
+`higher_is_better` on the scorer's entry overrides the direction (`info_for` applies it). A value
+that is None because of the sample carries `not_applicable` (see `not_applicable`); any other None
+is missing data and counts as the metric's failure value where it has one.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, ClassVar, Protocol
 
 from ..errors import InputError
 from ..registry import Registry
-from ..types import Completion, Sample, Score, ScorerSpec
+from ..types import NOT_APPLICABLE, Completion, MetricInfo, Sample, Score, ScorerSpec
 
 
 class LoglikelihoodModel(Protocol):
@@ -55,9 +61,14 @@ class BaseScorer:
 
     corpus_level: ClassVar[bool] = False
     needs_model: ClassVar[bool] = False
+    higher_is_better: ClassVar[bool] = True
+    value_range: ClassVar[tuple[float | None, float | None]] = (None, None)
+    """(low, high) of a metric's values; None: unbounded (then a missing sample has no failure value
+    and is counted as missing, never as a score)."""
 
     def __init__(self, name: str):
         self.name = name
+        self.higher_is_better_override: bool | None = None  # the suite's `higher_is_better`
 
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         raise NotImplementedError
@@ -67,19 +78,67 @@ class BaseScorer:
         calls a remote model (an LLM judge) can batch its calls. Default: nothing."""
 
     def metrics(self, scores: Sequence[Score]) -> dict[str, float]:
-        """Default: mean of `value` per Score.name (bools count 1/0; None is skipped)."""
+        """Default: mean of `value` per Score.name (bools count 1/0). A None counts as the metric's
+        failure value (`MetricInfo.sample_value`); not-applicable ones and those of a metric without a
+        failure value are left out."""
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
+        infos: dict[str, MetricInfo] = {}
         for s in scores:
-            if s.value is None:
+            if s.name not in infos:
+                infos[s.name] = self.info_for(s.name)
+            v = infos[s.name].sample_value(s)
+            if v is None:
                 continue
-            sums[s.name] += float(s.value)
+            sums[s.name] += v
             counts[s.name] += 1
         return {k: sums[k] / counts[k] for k in sums if counts[k]}
 
     def metric_names(self) -> list[str]:
         """Names this scorer reports, for docs and gate validation (best effort)."""
         return [self.name]
+
+    # -- metric semantics ------------------------------------------------------------------------
+    def default_metric_info(self) -> MetricInfo:
+        """The declaration every metric of this scorer gets unless `metric_info` says otherwise."""
+        low, high = self.value_range
+        return MetricInfo.declare(
+            higher_is_better=type(self).higher_is_better,
+            kind="corpus" if self.corpus_level else "mean",
+            low=low,
+            high=high,
+        )
+
+    def metric_info(self) -> dict[str, MetricInfo]:
+        """The scorer's own declaration per metric name it reports (`metric_names`). Override when
+        metrics differ (a lower-is-better one among them, another range)."""
+        info = self.default_metric_info()
+        return dict.fromkeys(self.metric_names(), info)
+
+    def info_for(self, metric: str) -> MetricInfo:
+        """The semantics of `metric` (a name this scorer emits, including ones not known in advance
+        such as per-group names): its declaration with the suite's direction override applied."""
+        info = self.metric_info().get(metric) or self.default_metric_info()
+        override = getattr(self, "higher_is_better_override", None)
+        return info if override is None else info.with_direction(override)
+
+    def error_score(
+        self, name: str, detail: str, data: dict[str, Any] | None = None, *, boolean: bool = True
+    ) -> Score:
+        """The Score of a sample with no output to judge (generation error): the metric's failure
+        value, so it sits at the bad end whichever direction the suite reads the metric in (as a
+        bool for a pass/fail metric when `boolean`); None (missing) when the metric has none."""
+        fv = self.info_for(name).failure_value
+        value: float | bool | None = fv
+        if boolean and fv in (0.0, 1.0):
+            value = bool(fv)
+        return Score(name=name, value=value, detail=detail, data=data or {})
+
+
+def not_applicable(name: str, detail: str, data: dict[str, Any] | None = None) -> Score:
+    """A None score that comes from the sample alone (no reference, another task type): the sample
+    is left out of the metric on every side, never counted as a failure."""
+    return Score(name=name, value=None, detail=detail, data={**(data or {}), NOT_APPLICABLE: True})
 
 
 scorer_registry: Registry[type[BaseScorer]] = Registry("scorer")
@@ -124,9 +183,11 @@ def build_scorer(spec: ScorerSpec, where: str = "suite") -> BaseScorer:
             f"{where}: scorer {spec.name!r} ({spec.type}) needs argument(s) {', '.join(missing)}"
         )
     try:
-        return cls(spec.name, **spec.args)
+        scorer = cls(spec.name, **spec.args)
     except (TypeError, ValueError) as e:
         raise InputError(f"{where}: scorer {spec.name!r} ({spec.type}): {e}") from e
+    scorer.higher_is_better_override = spec.higher_is_better
+    return scorer
 
 
 def describe_args(cls: type[Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..types import Completion, Sample, Score
 from ._common import generation_error, output_field, reference_field, short
-from .base import BaseScorer, ScoreContext, register_scorer
+from .base import BaseScorer, ScoreContext, not_applicable, register_scorer
 
 _QUOTES = "\"'`"
 
@@ -66,6 +66,7 @@ class ClassificationScorer(BaseScorer):
     """
 
     corpus_level = True
+    value_range = (0.0, 1.0)
 
     def __init__(self, name: str, *, labels: list[str], field: str | None = None):
         super().__init__(name)
@@ -111,7 +112,7 @@ class ClassificationScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         gold, why = self._gold(sample)
         if gold is None:
-            return [Score(name=self.name, value=None, detail=why)]
+            return [not_applicable(self.name, why)]
         note = "" if gold in self._by_fold.values() else f" (gold label {gold!r} is not in labels)"
         err = generation_error(completion)
         if err:

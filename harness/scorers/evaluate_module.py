@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import InputError
 from ..types import Completion, Sample, Score
 from ._common import as_text, generation_error, output_field, reference_field
-from .base import BaseScorer, ScoreContext, register_scorer
+from .base import BaseScorer, ScoreContext, not_applicable, register_scorer
 
 
 def _is_number(v: Any) -> bool:
@@ -28,6 +28,9 @@ class EvaluateScorer(BaseScorer):
     samples. Each sample's own value is `compute` on its single pair, for per-sample inspection.
     With `field`, that JSON field of output and reference is used (an output without it becomes "").
     The metric is loaded lazily, once per instance, in memory.
+
+    Higher is better unless the suite says otherwise: a module whose metric is an error rate (wer,
+    cer) needs `higher_is_better: false` on the scorer's entry. The range is unknown (unbounded).
     """
 
     corpus_level = True
@@ -111,12 +114,12 @@ class EvaluateScorer(BaseScorer):
         detail = ""
         if self.field is None:
             if sample.reference is None:
-                return [Score(name=self.name, value=None, detail="sample has no reference")]
+                return [not_applicable(self.name, "sample has no reference")]
             reference, prediction = sample.reference, completion.text
         else:
             ok, ref_value, why = reference_field(sample, self.field)
             if not ok:
-                return [Score(name=self.name, value=None, detail=why)]
+                return [not_applicable(self.name, why)]
             reference = as_text(ref_value)
             ok, out_value, why = output_field(completion.text, self.field)
             prediction = as_text(out_value) if ok else ""

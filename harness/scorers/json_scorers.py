@@ -22,7 +22,7 @@ from ._common import (
     reference_field,
     show,
 )
-from .base import BaseScorer, ScoreContext, register_scorer
+from .base import BaseScorer, ScoreContext, not_applicable, register_scorer
 
 __all__ = ["JsonValidScorer", "JsonSchemaScorer", "JsonFieldMatchScorer", "extract_json", "get_field"]
 
@@ -32,6 +32,8 @@ class JsonValidScorer(BaseScorer):
     """The output contains valid JSON. Lenient by default (see `extract_json`: fences and text around
     the first {...} object are allowed); `strict: true` requires the stripped output to be JSON."""
 
+    value_range = (0.0, 1.0)
+
     def __init__(self, name: str, strict: bool = False):
         super().__init__(name)
         self.strict = strict
@@ -39,7 +41,7 @@ class JsonValidScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         err = generation_error(completion)
         if err:
-            return [Score(name=self.name, value=False, detail=err)]
+            return [self.error_score(self.name, err)]
         text = completion.text
         if self.strict:
             stripped = text.strip()
@@ -64,6 +66,8 @@ class JsonSchemaScorer(BaseScorer):
     """The output's JSON validates against a JSON Schema (Draft 2020-12). `schema` is a path (relative
     paths resolve against the suite folder) or an inline schema. The detail names the most relevant
     error and where it is, e.g. "schema: 'urgent' is not one of ['low', 'high'] at $.priority"."""
+
+    value_range = (0.0, 1.0)
 
     def __init__(self, name: str, schema: str | dict[str, Any]):
         super().__init__(name)
@@ -112,7 +116,7 @@ class JsonSchemaScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         err = generation_error(completion)
         if err:
-            return [Score(name=self.name, value=False, detail=err)]
+            return [self.error_score(self.name, err)]
         validator = self.validator(ctx)
         obj, why = extract_json(completion.text)
         if why is not None:
@@ -145,6 +149,8 @@ class JsonFieldMatchScorer(BaseScorer):
     `sample.target`, else `sample.reference`). With `normalize` (default) strings compare
     case-insensitively with whitespace collapsed, also inside lists and objects."""
 
+    value_range = (0.0, 1.0)
+
     def __init__(self, name: str, field: str, normalize: bool = True):
         super().__init__(name)
         if not field:
@@ -155,10 +161,10 @@ class JsonFieldMatchScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         err = generation_error(completion)
         if err:
-            return [Score(name=self.name, value=False, detail=err)]
+            return [self.error_score(self.name, err)]
         ok, expected, why = reference_field(sample, self.field)
         if not ok:
-            return [Score(name=self.name, value=None, detail=why)]
+            return [not_applicable(self.name, why)]
         ok, got, why = output_field(completion.text, self.field)
         if not ok:
             return [Score(name=self.name, value=False, detail=why)]

@@ -24,9 +24,9 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ..types import Completion, Sample, Score
+from ..types import Completion, MetricInfo, Sample, Score
 from ._common import extract_json, generation_error, short
-from .base import BaseScorer, ScoreContext, register_scorer
+from .base import BaseScorer, ScoreContext, not_applicable, register_scorer
 
 
 def sample_task(sample: Sample) -> str:
@@ -54,6 +54,7 @@ class McAccuracyScorer(BaseScorer):
     `metadata.FIELD` (e.g. per category)."""
 
     default_tasks: ClassVar[tuple[str, ...] | None] = ("mc",)
+    value_range = (0.0, 1.0)
 
     def __init__(self, name: str, group_by: str | None = None):
         super().__init__(name)
@@ -65,7 +66,7 @@ class McAccuracyScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         names = self.metric_names()
         if sample_task(sample) != "mc":
-            return [Score(name=n, value=None, detail="not a multiple-choice sample") for n in names]
+            return [not_applicable(n, "not a multiple-choice sample") for n in names]
         err = generation_error(completion)
         raw = completion.raw or {}
         lls = raw.get("loglikelihoods")
@@ -106,6 +107,8 @@ class PplScorer(BaseScorer):
 
     corpus_level = True
     default_tasks: ClassVar[tuple[str, ...] | None] = ("ppl",)
+    higher_is_better = False
+    value_range = (1.0, None)
 
     def __init__(self, name: str):
         super().__init__(name)
@@ -113,9 +116,14 @@ class PplScorer(BaseScorer):
     def metric_names(self) -> list[str]:
         return [self.name, f"{self.name}.word_perplexity", f"{self.name}.bits_per_byte"]
 
+    def metric_info(self) -> dict[str, MetricInfo]:
+        info = super().metric_info()  # perplexities: lower is better, at least 1
+        bpb = MetricInfo.declare(higher_is_better=False, kind="corpus", low=0.0)
+        return {**info, f"{self.name}.bits_per_byte": bpb}
+
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         if sample_task(sample) != "ppl":
-            return [Score(name=self.name, value=None, detail="not a perplexity sample")]
+            return [not_applicable(self.name, "not a perplexity sample")]
         err = generation_error(completion)
         raw = completion.raw or {}
         if err or "nll" not in raw or "tokens" not in raw:
@@ -256,6 +264,7 @@ class InstructionCheckScorer(BaseScorer):
     case-insensitive). Reports `NAME` (pass/fail) and `NAME.<type>` per check type."""
 
     default_tasks: ClassVar[tuple[str, ...] | None] = ("gen",)
+    value_range = (0.0, 1.0)
 
     def __init__(self, name: str, field: str = "check"):
         super().__init__(name)
@@ -264,20 +273,16 @@ class InstructionCheckScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         spec = sample.metadata.get(self.field)
         if spec is None:
-            return [Score(name=self.name, value=None, detail=f"sample has no metadata.{self.field}")]
+            return [not_applicable(self.name, f"sample has no metadata.{self.field}")]
         checks = spec if isinstance(spec, list) else [spec]
         err = generation_error(completion)
         if err:
-            return [Score(name=self.name, value=False, detail=err)]
+            return [self.error_score(self.name, err)]
         fails: list[str] = []
         per_type: dict[str, bool] = {}
         for c in checks:
             if not isinstance(c, dict) or c.get("type") not in CHECK_TYPES:
-                return [
-                    Score(
-                        name=self.name, value=None, detail=f"bad check {c!r}; types: {', '.join(CHECK_TYPES)}"
-                    )
-                ]
+                return [not_applicable(self.name, f"bad check {c!r}; types: {', '.join(CHECK_TYPES)}")]
             why = _check_one(c, completion.text)
             per_type[c["type"]] = per_type.get(c["type"], True) and why is None
             if why:

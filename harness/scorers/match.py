@@ -8,7 +8,7 @@ from typing import Any
 
 from ..types import Completion, Sample, Score
 from ._common import as_text, generation_error, json_equal, mismatch, output_field, reference_field, show
-from .base import BaseScorer, ScoreContext, register_scorer
+from .base import BaseScorer, ScoreContext, not_applicable, register_scorer
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -25,6 +25,8 @@ def normalize_text(text: str) -> str:
 class ExactMatchScorer(BaseScorer):
     """Output equals the reference. With `field`, compares that (dotted) field of the output's JSON
     (found leniently, see `extract_json`) with the same field of the reference."""
+
+    value_range = (0.0, 1.0)
 
     def __init__(self, name: str, field: str | None = None, strip: bool = True):
         super().__init__(name)
@@ -47,16 +49,16 @@ class ExactMatchScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         err = generation_error(completion)
         if err:
-            return [Score(name=self.name, value=False, detail=err)]
+            return [self.error_score(self.name, err)]
         if self.field is None:
             if sample.reference is None:
-                return [Score(name=self.name, value=None, detail="sample has no reference")]
+                return [not_applicable(self.name, "sample has no reference")]
             expected: Any = sample.reference
             got: Any = completion.text
         else:
             ok, expected, why = reference_field(sample, self.field)
             if not ok:
-                return [Score(name=self.name, value=None, detail=why)]
+                return [not_applicable(self.name, why)]
             ok, got, why = output_field(completion.text, self.field)
             if not ok:
                 return [Score(name=self.name, value=False, detail=why)]
@@ -93,7 +95,11 @@ _FLAGS = {
 @register_scorer("regex")
 class RegexScorer(BaseScorer):
     """`re.search(pattern, output)` succeeds (or, with `must_match: false`, does not). `flags` is a
-    string of letters: i (ignore case), m (multiline), s (dot matches newline), x (verbose), a (ASCII)."""
+    string of letters: i (ignore case), m (multiline), s (dot matches newline), x (verbose), a (ASCII).
+    Higher is better (1 = the output is as wanted); a suite whose regex flags bad outputs says
+    `higher_is_better: false` on the scorer's entry."""
+
+    value_range = (0.0, 1.0)
 
     def __init__(self, name: str, pattern: str, must_match: bool = True, flags: str = ""):
         super().__init__(name)
@@ -114,7 +120,7 @@ class RegexScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         err = generation_error(completion)
         if err:
-            return [Score(name=self.name, value=False, detail=err)]
+            return [self.error_score(self.name, err)]
         m = self.regex.search(completion.text)
         if self.must_match:
             if m is None:

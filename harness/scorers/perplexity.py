@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ..types import Completion, Sample, Score
 from ._common import generation_error
-from .base import BaseScorer, ScoreContext, register_scorer
+from .base import BaseScorer, ScoreContext, not_applicable, register_scorer
 
 NO_MODEL = "perplexity needs a backend with loglikelihood"
 
@@ -26,6 +26,8 @@ class PerplexityScorer(BaseScorer):
 
     needs_model = True
     corpus_level = True
+    higher_is_better = False
+    value_range = (1.0, None)
 
     def __init__(self, name: str):
         super().__init__(name)
@@ -35,7 +37,7 @@ class PerplexityScorer(BaseScorer):
         if err:
             return [Score(name=self.name, value=None, detail=err)]
         if sample.reference is None:
-            return [Score(name=self.name, value=None, detail="sample has no reference")]
+            return [not_applicable(self.name, "sample has no reference")]
         model = ctx.model
         fn = getattr(model, "loglikelihood", None)
         if model is None or fn is None:

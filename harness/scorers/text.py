@@ -7,7 +7,7 @@ from typing import Any
 
 from ..types import Completion, Sample, Score
 from ._common import as_text, generation_error, output_field, reference_field
-from .base import BaseScorer, ScoreContext, register_scorer
+from .base import BaseScorer, ScoreContext, not_applicable, register_scorer
 
 _HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.*?)[ \t]*$", re.MULTILINE)
 _SECTION = re.compile(r"^\s*(#{1,6})\s*(.*?)\s*$")
@@ -34,6 +34,8 @@ class RequiredSectionsScorer(BaseScorer):
     (a bare title still matches any level). Value: all present; `data["fraction"]`: share present.
     """
 
+    value_range = (0.0, 1.0)
+
     def __init__(self, name: str, sections: list[str], any_level: bool = True):
         super().__init__(name)
         if isinstance(sections, str) or not isinstance(sections, (list, tuple)) or not sections:
@@ -53,11 +55,7 @@ class RequiredSectionsScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         err = generation_error(completion)
         if err:
-            return [
-                Score(
-                    name=self.name, value=False, detail=err, data={"fraction": 0.0, "missing": self.sections}
-                )
-            ]
+            return [self.error_score(self.name, err, {"fraction": 0.0, "missing": self.sections})]
         found = headings(completion.text)
         missing = []
         for section, (level, title) in zip(self.sections, self._wanted, strict=True):
@@ -77,6 +75,8 @@ class RequiredSectionsScorer(BaseScorer):
 class LengthScorer(BaseScorer):
     """The output's length is within bounds. Words are whitespace-separated tokens; characters are
     counted on the stripped output. Every bound is optional and inclusive."""
+
+    value_range = (0.0, 1.0)
 
     def __init__(
         self,
@@ -109,7 +109,7 @@ class LengthScorer(BaseScorer):
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         err = generation_error(completion)
         if err:
-            return [Score(name=self.name, value=False, detail=err)]
+            return [self.error_score(self.name, err)]
         text = completion.text.strip()
         words, chars = len(text.split()), len(text)
         problems = []
@@ -147,6 +147,7 @@ class RougeScorer(BaseScorer):
     """
 
     DEFAULT_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+    value_range = (0.0, 1.0)
 
     def __init__(
         self,
@@ -178,18 +179,21 @@ class RougeScorer(BaseScorer):
     def _all(self, value: float | None, detail: str) -> list[Score]:
         return [Score(name=f"{self.name}.{t}", value=value, detail=detail) for t in self.rouge_types]
 
+    def _not_applicable(self, detail: str) -> list[Score]:
+        return [not_applicable(f"{self.name}.{t}", detail) for t in self.rouge_types]
+
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         err = generation_error(completion)
         if err:
-            return self._all(0.0, err)
+            return [self.error_score(f"{self.name}.{t}", err, boolean=False) for t in self.rouge_types]
         if self.field is None:
             if sample.reference is None:
-                return self._all(None, "sample has no reference")
+                return self._not_applicable("sample has no reference")
             reference, prediction = sample.reference, completion.text
         else:
             ok, ref_value, why = reference_field(sample, self.field)
             if not ok:
-                return self._all(None, why)
+                return self._not_applicable(why)
             ok, out_value, why = output_field(completion.text, self.field)
             if not ok:
                 return self._all(0.0, why)

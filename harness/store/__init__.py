@@ -5,6 +5,8 @@ workflows, reports and dashboard read."""
 from .core import ScoreRow, Store, default_url, metric_values, new_run_id, now_iso
 from .schema import (
     MIGRATIONS,
+    RECORD_UPGRADES,
+    RecordUpgrade,
     generations,
     judge_calls,
     locks,
@@ -17,6 +19,7 @@ from .schema import (
     rating_items,
     ratings,
     records,
+    register_record_upgrade,
     runs,
     samples,
     schema_migrations,
@@ -25,6 +28,8 @@ from .schema import (
 
 __all__ = [
     "MIGRATIONS",
+    "RECORD_UPGRADES",
+    "RecordUpgrade",
     "ScoreRow",
     "Store",
     "default_url",
@@ -43,6 +48,7 @@ __all__ = [
     "rating_items",
     "ratings",
     "records",
+    "register_record_upgrade",
     "runs",
     "samples",
     "schema_migrations",

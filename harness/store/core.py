@@ -17,6 +17,8 @@ from ..types import Completion, MetricValue, RunRecord, SampleResult, Score
 from ..workspace import workspace_dir
 from .schema import (
     MIGRATIONS,
+    RECORD_UPGRADES,
+    RecordUpgrade,
     generations,
     judge_calls,
     metrics,
@@ -69,12 +71,34 @@ class Store:
     def _migrate(self, conn: Any) -> None:
         schema_migrations.create(conn, checkfirst=True)
         done = {r[0] for r in conn.execute(select(schema_migrations.c.version))}
-        for version, tables in MIGRATIONS:
+        for version, steps in MIGRATIONS:
             if version in done:
                 continue
-            for t in tables:
-                t.create(conn, checkfirst=True)
+            if not all(self._ready(conn, s) for s in steps):
+                continue  # a record upgrade whose function is not registered in this process
+            for step in steps:
+                if isinstance(step, RecordUpgrade):
+                    self._upgrade_records(conn, step)
+                else:
+                    step.create(conn, checkfirst=True)
             conn.execute(insert(schema_migrations).values(version=version, applied_at=now_iso()))
+
+    @staticmethod
+    def _ready(conn: Any, step: Table | RecordUpgrade) -> bool:
+        if not isinstance(step, RecordUpgrade) or step.name in RECORD_UPGRADES:
+            return True
+        return conn.execute(select(runs.c.id).limit(1)).first() is None  # nothing to upgrade
+
+    @staticmethod
+    def _upgrade_records(conn: Any, step: RecordUpgrade) -> None:
+        fn = RECORD_UPGRADES.get(step.name)
+        if fn is None:
+            return
+        for run_id, body in conn.execute(select(runs.c.id, runs.c.record)).all():
+            new = fn(json.loads(body))
+            if new is not None:
+                record = json.dumps(new, ensure_ascii=False)
+                conn.execute(update(runs).where(runs.c.id == run_id).values(record=record))
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:

@@ -1,8 +1,13 @@
 """Every table of the store and the one append-only list of migrations.
 
-Never edit a released migration; add a new one at the end of MIGRATIONS."""
+Never edit a released migration; add a new one at the end of MIGRATIONS. A migration creates
+tables and/or runs `RecordUpgrade` steps, Python rewrites of the stored run records."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint
 
@@ -222,11 +227,37 @@ ratings = Table(
     UniqueConstraint("campaign_id", "rater", "item", name="uq_ratings_campaign_rater_item"),
 )
 
+RecordUpgradeFn = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+"""A stored run record (its JSON object) -> the upgraded record, or None to leave it unchanged."""
+
+RECORD_UPGRADES: dict[str, RecordUpgradeFn] = {}
+
+
+def register_record_upgrade(name: str, fn: RecordUpgradeFn) -> None:
+    """Provide the function of the `RecordUpgrade` step called `name`. It is registered by the
+    module that owns the meaning of the field it fills (harness/metrics.py for `metric_info`), so
+    the store never imports the layers above it."""
+    RECORD_UPGRADES[name] = fn
+
+
+@dataclass(frozen=True)
+class RecordUpgrade:
+    """A Python step of a migration: every stored run record is passed through the function
+    registered under `name`. Until that function is registered (a process that opened the store
+    without importing its module) the migration is left unapplied and runs on a later open; a store
+    without runs has nothing to upgrade and applies it at once."""
+
+    name: str
+
+
 # Append-only: never edit a released migration; add a new one at the end.
-MIGRATIONS: list[tuple[int, list[Table]]] = [
+MIGRATIONS: list[tuple[int, list[Table | RecordUpgrade]]] = [
     (1, [runs, generations, samples, scores, metrics]),
     (2, [records]),
     (3, [judge_calls]),
     (4, [nightly_passes, nightly_items, nightly_alerts, locks]),
     (5, [rating_campaigns, rating_items, ratings]),
+    # run records gain `metric_info` (each metric's direction, kind and range), backfilled from
+    # the runs' suites where they can be loaded (harness/metrics.py: backfill_metric_info)
+    (6, [RecordUpgrade("metric_info")]),
 ]

@@ -483,8 +483,10 @@ def test_judge_rubric_scorer_inside_run_suite(
     assert stored["template_id"] == "rubric" and json.loads(stored["reply"])["reasoning"] == "answer 2 graded"
     m = rec.metrics
     graded = [1 + i % 5 for i in range(10) if i not in (3, 4)]
-    assert m["judge.accuracy"].value == pytest.approx(sum(graded) / 8) and m["judge.accuracy"].n == 8
-    assert m["judge.format"].value == 5.0
+    # the two samples the judge failed on count as the lowest grade (fail closed), not dropped
+    assert m["judge.accuracy"].value == pytest.approx((sum(graded) + 2 * 1) / 10)
+    assert (m["judge.accuracy"].n, m["judge.accuracy"].n_failed, m["judge.accuracy"].n_missing) == (10, 2, 0)
+    assert m["judge.format"].value == pytest.approx((8 * 5 + 2 * 1) / 10)
     assert m["judge.errors"].value == pytest.approx(2 / 10) and m["judge.errors"].n == 10
     assert m["exact"].n == 10
     # the second run re-asked only the two failed samples (3: ask + re-ask; 4: 1 + 1 retry)
