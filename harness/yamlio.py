@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import InputError, Problem
+from .textio import read_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -40,7 +41,7 @@ def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p)
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text)

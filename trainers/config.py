@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import InputError, Problem
+from harness.textio import read_text
 
 SWEEP_KEY = "sweep"
 
@@ -107,6 +108,13 @@ class TrainConfig(BaseModel):
         "much faster with a large vocabulary.",
     )
     logging_steps: int = Field(default=5, ge=1, description="Log the training loss every this many steps.")
+    eot_check_examples: int = Field(
+        default=8,
+        ge=0,
+        description="After training, measure the probability of the end-of-turn token right after the "
+        "reference answer on this many training and validation examples (0: skip); a mean below 0.5 warns "
+        "that the adapter rarely ends its answers.",
+    )
 
     @field_validator("target_modules")
     @classmethod
@@ -187,7 +195,7 @@ def read_config(
     p = Path(path)
     name = str(p)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
     except OSError as e:
         raise InputError(f"cannot read training config {name}: {e.strerror or e}") from None
     try:
