@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Problem
+from .textio import iter_lines, utf8_problems
 from .types import Message, Sample
 
 ROLES = ("system", "user", "assistant")
@@ -27,20 +28,28 @@ SUPPORTED = (".jsonl", ".json", ".csv", ".parquet")
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any, str | None]]:
-    with path.open("r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line.rstrip("\r\n")), None
-            except json.JSONDecodeError as e:  # (without the newline, an error at the end is on this line)
-                yield lineno, None, f"bad JSON: {e.msg} at column {e.colno}"
+    for lineno, line, err in iter_lines(path):
+        if line is None:  # not UTF-8
+            yield lineno, None, err
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line.rstrip("\r\n")), None
+        except json.JSONDecodeError as e:  # (without the newline, an error at the end is on this line)
+            yield lineno, None, f"bad JSON: {e.msg} at column {e.colno}"
 
 
 def _iter_datasets(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     from datasets import load_dataset
 
     kind = {".csv": "csv", ".parquet": "parquet"}[path.suffix]
+    if kind == "csv":  # the csv reader would fail on the first bad byte with a traceback
+        bad = utf8_problems(path)
+        if bad:
+            for p in bad:
+                yield p.line or 0, None, p.message
+            return
     ds = load_dataset(kind, data_files=str(path), split="train")
     offset = 2 if kind == "csv" else 1  # csv: line 1 is the header
     for i, row in enumerate(ds):

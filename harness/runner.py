@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 
 from . import stats
 from .errors import InputError
+from .health import output_health
 from .metrics import aggregate, scorer_metric_info
 from .models.base import Messages, ModelBackend
 from .prompts import build_messages, last_user
@@ -270,6 +271,8 @@ def usage_summary(completions: Sequence[Completion]) -> dict[str, float]:
     if lat:  # no latency when every request failed (NaN would not survive the JSON record)
         out["latency_p50_s"] = stats.percentile(lat, 50)
         out["latency_p95_s"] = stats.percentile(lat, 95)
+        # a batching backend (hf) can only time the batch: say so (see inspect_run.latency_label)
+        out["latency_is_batch"] = float(any(int((c.raw or {}).get("batch_size", 1)) > 1 for c in completions))
     return out
 
 
@@ -485,6 +488,7 @@ def run_suite(
             "metrics": metrics,
             "metric_info": metric_info,
             "usage": usage,
+            "health": output_health(completions),
             "finished_at": now_iso(),
             "timing": {
                 "total_s": time.perf_counter() - t_start,

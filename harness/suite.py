@@ -5,20 +5,34 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .data import load_samples
 from .errors import InputError, Problem
 from .registry import Registry
 from .scorers import build_scorer
-from .types import DatasetRef, GenerationConfig, PromptConfig, Sample, ScorerSpec, Suite, stable_hash
+from .types import (
+    CarveSpec,
+    DatasetRef,
+    GenerationConfig,
+    PromptConfig,
+    Sample,
+    ScorerSpec,
+    Suite,
+    stable_hash,
+)
 from .yamlio import _line_of, load_model, read_yaml
 
 BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "suites"
+
+
+VERSION_RE = re.compile(r"^\d+(\.\d+){0,2}(-[0-9A-Za-z][0-9A-Za-z.-]*)?$")
 
 
 class SuiteFile(BaseModel):
@@ -26,7 +40,31 @@ class SuiteFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
-    version: str = Field(description="bump on any change; add a line to the suite README's changelog")
+    version: str = Field(
+        description="bump on any change; add a line to the suite README's changelog. "
+        "Semver-like: 1, 1.2, 1.2.3, optionally with a -suffix (1.2.0-rc1)"
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _orderable_version(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            v = str(v)
+        if isinstance(v, float):
+            raise ValueError(
+                f'write the version as a quoted string, e.g. version: "{v}" (unquoted, YAML reads '
+                "1.10 as the number 1.1)"
+            )
+        if isinstance(v, int):
+            v = str(v)
+        if isinstance(v, str) and not VERSION_RE.match(v.strip()):
+            raise ValueError(
+                f"{v!r} is not a version: versions must be orderable (runs and baselines are compared "
+                "across versions), so write numbers like 1, 1.2 or 1.2.3, optionally with a -suffix "
+                "(1.2.0-rc1)"
+            )
+        return v.strip() if isinstance(v, str) else v
+
     description: str = ""
     dataset: DatasetRef
     prompt: PromptConfig = Field(default_factory=PromptConfig)
@@ -127,6 +165,8 @@ def _load_cached(yaml_path_s: str, _mtime: int) -> Suite:
     data_digests = {}
     suite = Suite(**payload, root=str(root))
     for split in sf.dataset.splits:
+        if split in sf.dataset.carved:  # no file of its own: its source file's digest covers it
+            continue
         sp = split_path(suite, split)
         if sp is not None and sp.exists():
             data_digests[split] = _file_digest(sp)
@@ -134,20 +174,61 @@ def _load_cached(yaml_path_s: str, _mtime: int) -> Suite:
     return suite.model_copy(update={"content_hash": content_hash})
 
 
+CARVE_HINT = """list only the splits that have files, and carve a dev split out of train, e.g.
+  dataset:
+    path: data/{split}.jsonl
+    splits: [train, test]
+    dev: {from: train, fraction: 0.2, seed: 0}"""
+
+
+def carve(samples: Sequence[Sample], spec: CarveSpec) -> tuple[list[Sample], list[Sample]]:
+    """Split `samples` into (kept, carved), both in their original order. The carved ones are the
+    round(fraction * n) samples (at least 1, at most n - 1) whose ids hash lowest under the seed:
+    deterministic, independent of row order, and a sample stays on its side when others are added."""
+    n = len(samples)
+    if n < 2:
+        raise InputError(
+            f"cannot carve a split out of {n} sample(s): the carve needs at least 2 (one on each side)"
+        )
+    k = min(max(round(spec.fraction * n), 1), n - 1)
+    ranked = sorted(samples, key=lambda s: hashlib.sha256(f"{spec.seed}\0{s.id}".encode()).hexdigest())
+    chosen = {s.id for s in ranked[:k]}
+    return [s for s in samples if s.id not in chosen], [s for s in samples if s.id in chosen]
+
+
+def _read_split(suite: Suite, split: str) -> list[Sample]:
+    sp = split_path(suite, split)
+    if sp is None:
+        return load_samples(hub_id=suite.dataset.hub_id, split=split)
+    if not sp.exists():
+        raise InputError(
+            f"suite {suite.name!r}: data file for split {split!r} not found: {sp}",
+            hint=CARVE_HINT
+            if split == "dev"
+            else f"create it, or list only the splits you have under dataset.splits in {suite.name}'s suite.yaml",
+        )
+    return load_samples(sp)
+
+
 def load_split(suite: Suite, split: str, limit: int | None = None) -> list[Sample]:
-    """The samples of one split (validated; InputError on any bad row)."""
+    """The samples of one split (validated; InputError on any bad row). A carved split (`dev:
+    {from: train, ...}`) is cut from its source split, and the source split excludes it, so every
+    reader (runs, baseline selection, few-shot pools, data check) sees the same carve."""
     if split not in suite.dataset.splits:
         raise InputError(
             f"suite {suite.name!r} has no split {split!r}",
-            hint=f"its splits: {', '.join(suite.dataset.splits)}",
+            hint=(f"its splits: {', '.join(suite.dataset.splits)}. To add one, " + CARVE_HINT)
+            if split == "dev"
+            else f"its splits: {', '.join(suite.dataset.splits)}",
         )
-    sp = split_path(suite, split)
-    if sp is not None:
-        if not sp.exists():
-            raise InputError(f"suite {suite.name!r}: data file for split {split!r} not found: {sp}")
-        samples = load_samples(sp)
+    carved = suite.dataset.carved
+    if split in carved:
+        samples = carve(_read_split(suite, carved[split].from_), carved[split])[1]
     else:
-        samples = load_samples(hub_id=suite.dataset.hub_id, split=split)
+        samples = _read_split(suite, split)
+        for spec in carved.values():
+            if spec.from_ == split:
+                samples = carve(samples, spec)[0]
     return samples[:limit] if limit else samples
 
 

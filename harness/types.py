@@ -131,11 +131,61 @@ class ScorerSpec(BaseModel):
         return data
 
 
+class CarveSpec(BaseModel):
+    """A split carved out of another one (`dev: {from: train, fraction: 0.2, seed: 0}`): a seeded,
+    deterministic share of the source split's sample ids, which the source split then excludes."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+    from_: str = Field("train", alias="from", description="the split the samples are carved from")
+    fraction: float = Field(gt=0.0, lt=1.0, description="share of the source split carved out")
+    seed: int = Field(0, description="changes which samples are carved")
+
+    @model_serializer(mode="wrap")
+    def _from_key(self, handler: Any) -> Any:
+        # written back (and hashed) under the YAML key `from`
+        data = handler(self)
+        if isinstance(data, dict) and "from_" in data:
+            data = {"from": data.pop("from_"), **data}
+        return data
+
+
 class DatasetRef(BaseModel):
     model_config = ConfigDict(frozen=True)
     path: str | None = Field(None, description="local file or folder; {split} is replaced by the split name")
     hub_id: str | None = Field(None, description="Hugging Face dataset id (online users only)")
     splits: tuple[str, ...] = ("train", "dev", "test")
+    dev: CarveSpec | None = Field(
+        None,
+        description="carve the dev split out of another split instead of reading a dev file: "
+        "{from: train, fraction: 0.2, seed: 0}",
+    )
+
+    @model_validator(mode="after")
+    def _dev_carve(self) -> DatasetRef:
+        if self.dev is None:
+            return self
+        if self.dev.from_ == "dev":
+            raise ValueError("dev cannot be carved from itself; carve it from train")
+        if self.dev.from_ not in self.splits:
+            raise ValueError(
+                f"dev is carved from {self.dev.from_!r}, which is not among the splits {list(self.splits)}"
+            )
+        if "dev" not in self.splits:  # a carved dev is a split like the others
+            object.__setattr__(self, "splits", (*self.splits, "dev"))
+        return self
+
+    @property
+    def carved(self) -> dict[str, CarveSpec]:
+        """Splits carved from another split (split name -> how)."""
+        return {"dev": self.dev} if self.dev is not None else {}
+
+    @model_serializer(mode="wrap")
+    def _drop_no_carve(self, handler: Any) -> Any:
+        # a dataset without a carve serializes as before, so existing suites keep their hashes
+        data = handler(self)
+        if isinstance(data, dict) and data.get("dev") is None:
+            data.pop("dev", None)
+        return data
 
 
 class Suite(BaseModel):
@@ -337,6 +387,11 @@ class RunRecord(BaseModel):
     n_samples: int = 0
     timing: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, float] = Field(default_factory=dict)
+    health: dict[str, float] = Field(
+        default_factory=dict,
+        description="output health over the generated outputs (harness/health.py): truncated, "
+        "repeated_lines, repeated_ngrams, empty (rates, lower is better) and n",
+    )
     created_at: str = ""
     finished_at: str | None = None
     tags: dict[str, Any] = Field(default_factory=dict)

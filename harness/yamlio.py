@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import InputError, Problem
+from .textio import read_text
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,7 +42,7 @@ def read_yaml(path: str | Path) -> tuple[Any, yaml.Node | None, str]:
     if not p.exists():
         raise InputError(f"{p}: no such file")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
     except OSError as e:  # a folder, no permission
         raise InputError(f"{p}: cannot read: {e.strerror or e}") from None
     try:

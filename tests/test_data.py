@@ -246,3 +246,116 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert f"{path}:{BAD_LINE}: messages[1]: unknown role 'bot'" in proc.stderr
     assert proc.stdout == ""
+
+
+# -- files that are not UTF-8 ----------------------------------------------------------------------
+
+
+def latin1_jsonl(path: Path) -> Path:
+    """Line 2 holds a Latin-1 'é' (byte 0xe9) in its user turn, line 3 starts with byte 0xff."""
+    lines = [
+        json.dumps(good(0)).encode(),
+        json.dumps(good(1)).replace("question 1", "caf\\u00e9").encode(),
+        b"\xff{}",
+    ]
+    lines[1] = lines[1].replace(b"caf\\u00e9", "café".encode("latin-1"))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_not_utf8_jsonl_names_file_line_byte_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = latin1_jsonl(tmp_path / "train.jsonl")
+    col = p.read_bytes().splitlines()[1].index(b"\xe9") + 1
+    samples, problems = validate_file(p)
+    assert [s.id for s in samples] == ["g0"]
+    assert [str(pr) for pr in problems] == [
+        f"{p}:2: not UTF-8 (byte 0xe9 at column {col})",
+        f"{p}:3: not UTF-8 (byte 0xff at column 1)",
+    ]
+    assert main(["data", "validate", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert f"{p}:3: not UTF-8 (byte 0xff at column 1)" in err and "Traceback" not in err
+
+
+def test_not_utf8_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "train.csv"
+    p.write_bytes(b"id,instruction,output\nc1,Say yes,yes\nc2,Say caf\xe9,no\n")
+    samples, problems = validate_file(p)
+    assert [str(pr) for pr in problems] == [f"{p}:3: not UTF-8 (byte 0xe9 at column 11)"]
+    assert main(["data", "validate", str(p)]) == 2
+    assert f"{p}:3: not UTF-8" in capsys.readouterr().err
+
+
+def test_not_utf8_suite_yaml_and_run_data(
+    tmp_path: Path, workspace: Path, make_suite: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = make_suite(tmp_path / "suite")
+    latin1_jsonl(suite / "data" / "test.jsonl")
+    assert main(["run", str(suite), "--model", "mock:echo", "--no-progress"]) == 2
+    assert f"{suite / 'data' / 'test.jsonl'}:3: not UTF-8 (byte 0xff at column 1)" in capsys.readouterr().err
+
+    yaml_path = suite / "suite.yaml"
+    yaml_path.write_bytes(yaml_path.read_bytes().replace(b"a small suite", b"a small caf\xe9 suite"))
+    assert main(["run", str(suite), "--model", "mock:echo", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{yaml_path}:3: not UTF-8 (byte 0xe9 at column" in err and "Traceback" not in err
+
+
+def test_not_utf8_mock_script_and_training_data(tmp_path: Path) -> None:
+    from harness.models import create_backend, parse_spec
+    from trainers.sft import read_chat_jsonl
+
+    script = tmp_path / "mock.yaml"
+    script.write_bytes(b"default: caf\xe9\n")
+    with pytest.raises(InputError) as e:
+        create_backend(parse_spec(f"mock:{script}"))
+    assert f"{script}:1: not UTF-8 (byte 0xe9 at column 13)" in e.value.render()
+    with pytest.raises(InputError) as e:
+        read_chat_jsonl(str(latin1_jsonl(tmp_path / "train.jsonl")))
+    assert f"{tmp_path / 'train.jsonl'}:2: not UTF-8 (byte 0xe9" in e.value.render()
+
+
+# -- suite versions must be orderable ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [
+        ('"1.0.0"', "1.0.0"),
+        ("1", "1"),
+        ('"1.2"', "1.2"),
+        ('"2.0.1-rc1"', "2.0.1-rc1"),
+        ("one", None),
+        ('"v1"', None),
+        ('"1.2.3.4"', None),
+        ("1.10", None),  # a YAML float: 1.10 would read as 1.1
+    ],
+)
+def test_suite_version_must_be_orderable(
+    tmp_path: Path, make_suite: Any, suite_yaml: str, version: str, ok: str | None
+) -> None:
+    from harness.suite import load_suite
+
+    folder = make_suite(tmp_path / "s", 2, suite_yaml.replace('version: "0.1.0"', f"version: {version}"))
+    if ok is not None:
+        assert load_suite(folder).version == ok
+        return
+    with pytest.raises(InputError) as e:
+        load_suite(folder)
+    text = e.value.render()
+    assert f"{folder / 'suite.yaml'}:2: version:" in text
+    if version == "1.10":
+        assert 'quoted string, e.g. version: "1.1"' in text
+    else:
+        assert "versions must be orderable" in text
+
+
+def test_builtin_suites_still_load() -> None:
+    from harness.suite import builtin_suites, load_suite
+
+    names = builtin_suites()
+    assert {"ticket-triage", "general"} <= set(names)
+    for name in names:
+        assert load_suite(name).version

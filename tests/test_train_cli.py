@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -13,7 +14,7 @@ from harness import Store
 from harness.cli.main import main as cli
 
 
-def test_train_cli_end_to_end(tmp_path: Path, tiny_model: Path, tiny_suite: Path) -> None:
+def test_train_cli_end_to_end(tmp_path: Path, tiny_model: Path, tiny_suite: Path, capsys: Any) -> None:
     ws = tmp_path / "ws"
     cfg = tmp_path / "train.yaml"
     cfg.write_text(
@@ -42,6 +43,11 @@ def test_train_cli_end_to_end(tmp_path: Path, tiny_model: Path, tiny_suite: Path
     assert body["eval_runs"] == {"tiny-suite": run.id}
     assert run.model.adapter == str(adapter.resolve()) and run.status == "completed"
     assert run.tags["training_run"] == body["id"]
+    # did it learn to stop? stored in the training record and printed (20 steps on a tiny random model: no)
+    assert set(body["eot_prob"]) == {"train"} and body["eot_token"] == "<|end|>"
+    out = capsys.readouterr().out
+    assert "p(<|end|>) right after the reference answer:" in out
+    assert "note: WARNING: the adapter rarely ends its answers" in out
 
 
 def test_train_cli_sweep_and_bad_config(tmp_path: Path, tiny_model: Path, tiny_suite: Path) -> None:

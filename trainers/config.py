@@ -108,6 +108,13 @@ class TrainConfig(BaseModel):
         "much faster with a large vocabulary.",
     )
     logging_steps: int = Field(default=5, ge=1, description="Log the training loss every this many steps.")
+    eot_check_examples: int = Field(
+        default=8,
+        ge=0,
+        description="After training, measure the probability of the end-of-turn token right after the "
+        "reference answer on this many training and validation examples (0: skip); a mean below 0.5 warns "
+        "that the adapter rarely ends its answers.",
+    )
 
     @field_validator("target_modules")
     @classmethod

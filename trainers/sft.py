@@ -1,7 +1,7 @@
 """Supervised fine-tuning with LoRA or QLoRA: `main(config) -> TrainResult`.
 
 Reads top to bottom like TRL's `scripts/sft.py`: seed and threads, data, precision, tokenizer and model,
-LoRA, trainer, train, save. Two additions for CPU machines (see /work/shared/PLATFORM.md):
+LoRA, trainer, train (then the end-of-turn check), save. Two additions for CPU machines (see /work/shared/PLATFORM.md):
 
 - fast loss: the LM head is applied only at the positions that carry loss (the completion tokens), instead
   of at every position of every sequence; with a 262k-entry vocabulary that is most of the step time.
@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from harness.errors import InputError, Problem
 from harness.models.spec import weights_digest
+from harness.textio import read_text
 from trainers.config import TrainConfig
 
 ADAPTER_DIR = "adapter"
@@ -69,6 +70,12 @@ class TrainResult(BaseModel):
     device: str = Field(description="cpu or cuda:<device name>.")
     quantization_note: str
     early_stopped: bool
+    eot_prob: dict[str, float] = Field(
+        default_factory=dict,
+        description="Mean probability of the end-of-turn token right after the reference answer, on training "
+        "('train') and validation ('val') examples (trainers/eot.py); empty when not measured.",
+    )
+    eot_token: str | None = Field(default=None, description="The end-of-turn token eot_prob is about.")
     notes: list[str] = Field(default_factory=list, description="Other things worth knowing about the run.")
 
 
@@ -80,6 +87,7 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
     from trl import SFTConfig
 
+    from trainers.eot import eot_warning, measure_eot
     from trainers.trainer import TunebenchSFTTrainer, count_repacked_4bit_layers
 
     started = time.perf_counter()
@@ -197,6 +205,14 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     early_stopped = bool(
         stopper is not None and stopper.early_stopping_patience_counter >= stopper.early_stopping_patience
     )
+    # Did it learn to stop? p(end of turn | prompt + reference answer), measured before the repack count
+    # below so that the count covers this forward pass too
+    eot_prob, eot_token = measure_eot(
+        trained, tokenizer, train_rows, eval_rows, n=config.eot_check_examples, guard_4bit=cpu_4bit
+    )
+    eot_note = eot_warning(eot_prob, eot_token)
+    if eot_note:
+        notes.append(eot_note)
     if cpu_4bit:
         packed = count_repacked_4bit_layers(trained)
         if packed:
@@ -249,6 +265,8 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
         device=device,
         quantization_note=quantization_note,
         early_stopped=early_stopped,
+        eot_prob=eot_prob,
+        eot_token=eot_token,
         notes=notes,
     )
     (out / RESULT_FILE).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -267,7 +285,7 @@ def read_chat_jsonl(path: str, system_prompt: str | None = None) -> list[dict[st
     rows: list[dict[str, list[dict[str, str]]]] = []
     problems: list[Problem] = []
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = read_text(path).splitlines()
     except OSError as e:
         raise InputError(f"cannot read training data {path}: {e.strerror or e}") from None
     for number, line in enumerate(lines, start=1):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from ..fmt import metrics_table, num
+from reports.console.run_summary import health_lines, usage_line
+
+from ..fmt import metrics_table
+from ..inspect_run import latency_label
 from ..runner import run_suite
 from ..suite import load_suite
 from .common import add_model_options, model_spec, open_store
@@ -53,11 +56,9 @@ def main(args: argparse.Namespace) -> int:
     )
     print(metrics_table(rec.metrics))
     u, t = rec.usage, rec.timing
-    print(
-        f"prompt tokens/request {num(u.get('prompt_tokens_mean'), 1)}  completion tokens/request "
-        f"{num(u.get('completion_tokens_mean'), 1)}  latency p50 {num(u.get('latency_p50_s'), 2)}s "
-        f"p95 {num(u.get('latency_p95_s'), 2)}s"
-    )
+    print(usage_line(u, latency_label(u)))
+    for line in health_lines(rec.health, rec.id):
+        print(line)
     print(
         f"generated {int(t.get('generated', 0))}, from cache {int(t.get('cached', 0))}, "
         f"wall {t.get('total_s', 0):.1f}s" + ("  (resumed an unfinished run)" if t.get("resumed") else "")

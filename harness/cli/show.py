@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from reports.console.run_summary import health_lines, usage_line
+from reports.console.sample_view import sample_view
+
 from ..fmt import metrics_table, num
+from ..inspect_run import first_result, latency_label, run_samples
 from ..store.reports import worst_samples
 from ..suite import load_suite
 from ..types import last_user_content
@@ -16,6 +20,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run id (or a unique prefix)")
     p.add_argument("--worst", type=int, default=5, help="how many failing samples to print")
     p.add_argument("--metric", help="rank samples by this score (default: the suite's primary metric)")
+    p.add_argument(
+        "--sample",
+        action="append",
+        metavar="ID",
+        help="print this sample whole (every input turn, the complete output and reference, its "
+        "scores) instead of the worst samples; repeatable",
+    )
+    p.add_argument(
+        "--full", action="store_true", help="print every sample of the run whole instead of the worst samples"
+    )
     p.set_defaults(func=main)
 
 
@@ -26,11 +40,16 @@ def main(args: argparse.Namespace) -> int:
     print(f"model {rec.model.label}  prompt {rec.prompt.name}  split {rec.split}  n={rec.n_samples}")
     print(metrics_table(rec.metrics))
     u = rec.usage
+    label = latency_label(u, first_result(store, rec)) if u else "latency"
     if u:
-        print(
-            f"prompt tokens/request {num(u.get('prompt_tokens_mean'), 1)}  latency p50 "
-            f"{num(u.get('latency_p50_s'), 2)}s  p95 {num(u.get('latency_p95_s'), 2)}s  errors {int(u.get('errors', 0))}"
-        )
+        print(usage_line(u, label, errors=True))
+    for line in health_lines(rec.health, rec.id):
+        print(line)
+    if args.sample or args.full:
+        for r in run_samples(store, rec, args.sample):
+            print()
+            print(sample_view(r, label))
+        return 0
     metric = args.metric
     if metric is None:
         for ref in (rec.suite_path, rec.suite):

@@ -95,6 +95,10 @@ def main(args: argparse.Namespace) -> int:
     )
     for body, _ in results:
         print(f"adapter: {body['adapter_path']}  (sha256 {body['adapter_hash'][:12]})")
+        eot = body.get("eot_prob") or {}
+        if eot:
+            where = ", ".join(f"{num(v)} on {k}" for k, v in eot.items())
+            print(f"p({body.get('eot_token') or 'end of turn'}) right after the reference answer: {where}")
         for note in body.get("notes", []) + (
             [body.get("quantization_note")] if body.get("quantization_note") else []
         ):

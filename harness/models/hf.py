@@ -183,6 +183,13 @@ class HFBackend:
                     if t in self.eos_ids:
                         n, finish = j, "stop"
                         break
+                else:
+                    # a row a stop string ended early is padded to the batch's length: those pads
+                    # are not output, and the row did not run to the limit
+                    while n > 0 and toks[n - 1] == pad:
+                        n -= 1
+                    if n < config.max_new_tokens:
+                        finish = "stop"
                 text = str(self.tokenizer.decode(toks[:n], skip_special_tokens=True))
                 for s in config.stop:
                     cut = str(text).find(s)

@@ -9,6 +9,9 @@
     replies: ["a", "b"]    # optional: answered in order, per call, before rules apply
     delay_s: 0.0           # per prompt
     log: calls.log         # optional: one line appended per prompt asked (relative to the script)
+
+A reply longer than 8 characters per `max_new_tokens` is cut there and finishes with "length", as a
+real model's would at the length limit.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
+from ..textio import read_text
 from ..types import Completion, GenerationConfig, ModelSpec, last_user_content
 from .base import Messages, ProgressFn, backend_registry
 
@@ -33,7 +37,7 @@ class MockBackend:
         if script is None and spec.base != "echo":
             path = Path(spec.base)
             try:
-                script = yaml.safe_load(path.read_text()) or {}
+                script = yaml.safe_load(read_text(path)) or {}
             except (OSError, yaml.YAMLError) as e:
                 raise InputError(f"mock script {path}: {e}") from e
             if not isinstance(script, dict):
@@ -64,7 +68,9 @@ class MockBackend:
             t0 = time.perf_counter()
             if delay:
                 time.sleep(delay)
-            text = self._answer(messages)[: max(1, config.max_new_tokens) * 8]
+            answer = self._answer(messages)
+            # about 8 characters a token: a longer answer is cut, as a real model's would be
+            text = answer[: max(1, config.max_new_tokens) * 8]
             self.calls += 1
             if log:
                 user = last_user_content(messages)
@@ -79,6 +85,7 @@ class MockBackend:
                     prompt_tokens=prompt_tokens,
                     completion_tokens=len(text.split()),
                     latency_s=time.perf_counter() - t0,
+                    finish_reason="length" if len(text) < len(answer) else "stop",
                 )
             )
             if progress:

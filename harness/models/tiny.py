@@ -63,8 +63,11 @@ def build_tiny_model(
     heads: int = 2,
     vocab_size: int = 400,
     seed: int = 0,
+    initializer_range: float = 0.02,
 ) -> Path:
-    """Write a random tiny Llama (safetensors + tokenizer + chat template) to `out_dir`."""
+    """Write a random tiny Llama (safetensors + tokenizer + chat template) to `out_dir`. A larger
+    `initializer_range` widens the logits a LoRA adapter can reach (with 0.02 and hidden size 32 no
+    token's probability can rise far above uniform, whatever the adapter learns)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -84,6 +87,7 @@ def build_tiny_model(
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
         tie_word_embeddings=False,
+        initializer_range=initializer_range,
     )
     model = LlamaForCausalLM(cfg)
     model.generation_config.pad_token_id = tok.pad_token_id

@@ -31,17 +31,40 @@ class RequiredSectionsScorer(BaseScorer):
     A section is written as a heading ("## Steps") or as a bare title ("Steps"). Titles compare
     case-insensitively, ignoring a trailing colon and extra spaces. With `any_level` (default) any
     heading level matches; otherwise a section written as "## Steps" needs exactly a level-2 heading
-    (a bare title still matches any level). Value: all present; `data["fraction"]`: share present.
+    (a bare title still matches any level).
+
+    Presence alone passes an output that repeats `## Assessment` five times or puts the sections in
+    any order. Two options make the check strict:
+
+    - `exactly_once` (default false): each section must appear exactly once; a repeated one fails
+      (`data["repeated"]`: section -> how many times it appeared).
+    - `in_order` (default false): the sections' first appearances must follow the order of
+      `sections` (`data["out_of_order"]`: true when they do not).
+
+    Value: every condition holds. `data["fraction"]`: share of sections present (and, with
+    `exactly_once`, present exactly once); `data["missing"]`: the absent ones.
     """
 
     value_range = (0.0, 1.0)
 
-    def __init__(self, name: str, sections: list[str], any_level: bool = True):
+    def __init__(
+        self,
+        name: str,
+        sections: list[str],
+        any_level: bool = True,
+        exactly_once: bool = False,
+        in_order: bool = False,
+    ):
         super().__init__(name)
         if isinstance(sections, str) or not isinstance(sections, (list, tuple)) or not sections:
             raise ValueError("sections must be a non-empty list of headings, e.g. ['## Summary', '## Steps']")
+        for arg, v in (("any_level", any_level), ("exactly_once", exactly_once), ("in_order", in_order)):
+            if not isinstance(v, bool):
+                raise ValueError(f"{arg} must be true or false, got {v!r}")
         self.sections = list(sections)
         self.any_level = any_level
+        self.exactly_once = exactly_once
+        self.in_order = in_order
         self._wanted: list[tuple[int | None, str]] = []
         for s in self.sections:
             if not isinstance(s, str) or not s.strip():
@@ -57,18 +80,39 @@ class RequiredSectionsScorer(BaseScorer):
         if err:
             return [self.error_score(self.name, err, {"fraction": 0.0, "missing": self.sections})]
         found = headings(completion.text)
-        missing = []
+        missing: list[str] = []
+        repeated: dict[str, int] = {}
+        first: list[tuple[int, str]] = []  # (position of the first matching heading, section)
         for section, (level, title) in zip(self.sections, self._wanted, strict=True):
-            ok = any(t == title and (self.any_level or level is None or lv == level) for lv, t in found)
-            if not ok:
+            at = [
+                i
+                for i, (lv, t) in enumerate(found)
+                if t == title and (self.any_level or level is None or lv == level)
+            ]
+            if not at:
                 missing.append(section)
-        fraction = 1 - len(missing) / len(self.sections)
-        data = {"fraction": fraction, "missing": missing}
-        if not missing:
-            return [Score(name=self.name, value=True, data=data)]
-        noun = "section" if len(missing) == 1 else "sections"
-        detail = f"missing required {noun} " + ", ".join(repr(s) for s in missing)
-        return [Score(name=self.name, value=False, detail=detail, data=data)]
+                continue
+            first.append((at[0], section))
+            if len(at) > 1:
+                repeated[section] = len(at)
+        problems = []
+        if missing:
+            noun = "section" if len(missing) == 1 else "sections"
+            problems.append(f"missing required {noun} " + ", ".join(repr(s) for s in missing))
+        ok = len(self.sections) - len(missing)
+        data: dict[str, Any] = {"missing": missing}
+        if self.exactly_once:
+            ok -= len(repeated)
+            data["repeated"] = repeated
+            problems += [f"{s!r} appears {k} times" for s, k in repeated.items()]
+        if self.in_order:
+            got = [s for _, s in sorted(first)]
+            out_of_order = got != [s for _, s in first]
+            data["out_of_order"] = out_of_order
+            if out_of_order:
+                problems.append("sections out of order: " + ", ".join(repr(s) for s in got))
+        data = {"fraction": ok / len(self.sections), **data}
+        return [Score(name=self.name, value=not problems, detail="; ".join(problems), data=data)]
 
 
 @register_scorer("length")

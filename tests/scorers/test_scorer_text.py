@@ -58,6 +58,56 @@ def test_required_sections_must_be_headings(build, one):
     assert s.value is False and s.detail == "missing required section '## Summary'"
 
 
+NOTE = "## Chief Complaint\nChest pain.\n## History of Present Illness\nTwo days.\n## Assessment\nStable.\n"
+LOOPING = NOTE + "## Assessment\nStable.\n" * 4
+SECTIONS = ["## Chief Complaint", "## History of Present Illness", "## Assessment"]
+
+
+def test_required_sections_presence_passes_a_looping_note(build, one):
+    # the default only checks presence: the issue-13 output that repeats its last section passes
+    assert one(build("required_sections", sections=SECTIONS), LOOPING).value is True
+
+
+def test_required_sections_exactly_once(build, one):
+    rs = build("required_sections", sections=SECTIONS, exactly_once=True)
+    s = one(rs, NOTE)
+    assert s.value is True and s.data == {"fraction": 1.0, "missing": [], "repeated": {}}
+    s = one(rs, LOOPING)
+    assert s.value is False
+    assert s.detail == "'## Assessment' appears 5 times"
+    assert s.data["repeated"] == {"## Assessment": 5} and s.data["fraction"] == pytest.approx(2 / 3)
+    s = one(rs, "## Chief Complaint\nx\n## Chief Complaint\ny")
+    assert s.detail == (
+        "missing required sections '## History of Present Illness', '## Assessment'; "
+        "'## Chief Complaint' appears 2 times"
+    )
+    assert s.data["fraction"] == 0.0
+
+
+def test_required_sections_in_order(build, one):
+    rs = build("required_sections", sections=SECTIONS, in_order=True)
+    assert one(rs, NOTE).value is True
+    assert one(rs, LOOPING).value is True  # first appearances are in order; repeats are exactly_once's job
+    swapped = "## Assessment\nStable.\n## Chief Complaint\nPain.\n## History of Present Illness\nx\n"
+    s = one(rs, swapped)
+    assert s.value is False and s.data["out_of_order"] is True and s.data["fraction"] == 1.0
+    assert s.detail == (
+        "sections out of order: '## Assessment', '## Chief Complaint', '## History of Present Illness'"
+    )
+    # a missing section does not also count as out of order
+    s = one(rs, "## Chief Complaint\nx\n## Assessment\ny\n")
+    assert s.data["out_of_order"] is False and s.detail.startswith("missing required section")
+    both = build("required_sections", sections=SECTIONS, exactly_once=True, in_order=True)
+    assert one(both, NOTE).value is True and one(both, LOOPING).value is False
+
+
+def test_required_sections_options_are_booleans(build):
+    from harness.errors import InputError
+
+    with pytest.raises(InputError, match="exactly_once must be true or false"):
+        build("required_sections", sections=SECTIONS, exactly_once="yes")
+
+
 def test_length(build, one):
     ln = build("length", name="len", min_words=3, max_words=5)
     s = one(ln, " one two three ")

@@ -35,6 +35,12 @@ def _config(model: Path, data: tuple[Path, Path], out: Path, **kw) -> TrainConfi
     return TrainConfig(**values)
 
 
+def training_warnings(notes: list[str]) -> list[str]:
+    """Warnings that training itself went wrong. The end-of-turn warning is left out: these tiny random
+    models cannot learn to stop in a few steps (tests/trainers/test_eot.py covers it)."""
+    return [n for n in notes if "WARNING" in n and "rarely ends its answers" not in n]
+
+
 def _lora_b(adapter: Path) -> dict[str, torch.Tensor]:
     tensors = load_file(adapter / "adapter_model.safetensors")
     found = {k: v for k, v in tensors.items() if "lora_B" in k}
@@ -73,7 +79,7 @@ def test_lora_trains_and_writes_everything(
     assert 0 < result.trainable_params < result.total_params
     assert result.tokens_per_s > 0 and result.peak_memory_mb > 0 and result.wall_time_s > 0
     assert result.config["lora_r"] == 8 and not result.early_stopped
-    assert not [n for n in result.notes if "WARNING" in n]
+    assert not training_warnings(result.notes)
 
 
 def test_adapter_loads_on_base_and_changes_logits(
@@ -139,7 +145,9 @@ def test_qlora_on_cpu_trains_through_validation(
     result = train(cfg, progress=False)
     assert result.quantization == "nf4"
     assert len(result.eval_loss_curve) == 3  # validated after every epoch
-    assert not [n for n in result.notes if "WARNING" in n]  # no layer was repacked for inference
+    # no layer was repacked for inference, in training, validation or the end-of-turn check after it
+    assert not training_warnings(result.notes)
+    assert "train" in result.eot_prob and "val" in result.eot_prob
     assert all(t.abs().sum() > 0 for t in _lora_b(Path(result.adapter_path)).values())
     assert result.final_loss is not None and result.first_loss is not None
     assert result.final_loss < result.first_loss
