@@ -54,6 +54,17 @@ td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap
 td.wrap { max-width:420px; overflow-wrap:anywhere; }
 td.rule { overflow-wrap:normal; }
 td.reason { min-width:150px; overflow-wrap:anywhere; }
+/* the gate's rules table fits the page (1,200 px windows included): fixed column widths, and long
+   rule labels, metric names, policy lines and reasons wrap inside their cells instead of widening them */
+table.rules { table-layout:fixed; width:100%; }
+table.rules td, table.rules th { overflow-wrap:anywhere; word-break:break-word; }
+table.rules td.num { white-space:normal; overflow-wrap:normal; word-break:normal; }
+table.rules td.reason { min-width:0; }
+table.rules th { font-size:12px; overflow-wrap:normal; word-break:normal; }
+table.rules col.c-chip { width:52px; } table.rules col.c-rule { width:15%; } table.rules col.c-metric { width:13%; }
+table.rules col.c-baseline { width:70px; } table.rules col.c-candidate { width:80px; } table.rules col.c-delta { width:58px; }
+table.rules col.c-ci { width:96px; } table.rules col.c-threshold { width:78px; } table.rules col.c-p { width:64px; }
+table.rules col.c-n { width:50px; }
 table.meta th { width:150px; }
 table.meta td { overflow-wrap:anywhere; }
 .chip { display:inline-block; padding:0 7px; border-radius:10px; font-size:12px; white-space:nowrap; border:1px solid var(--line); color:var(--muted); }
@@ -514,9 +525,14 @@ def _verdict_html(body: Mapping[str, Any], footer: str) -> str:
         + "</tr>"
         for r in rules
     )
+    # one <col> per column, sized in CSS (table.rules): fixed widths for the chip and the numbers
+    # (their headers fit unbroken), shares for rule and metric, the rest for the reason
+    cols = ["chip", "rule", "metric", "baseline", "candidate", "delta", "ci", "threshold", "p", "n", "reason"]
     rules_html = (
         (
-            '<div class="scroll"><table><thead><tr>'
+            '<div class="scroll"><table class="rules"><colgroup>'
+            + "".join(f'<col class="c-{c}">' for c in cols)
+            + "</colgroup><thead><tr>"
             + "".join(f"<th>{esc(h)}</th>" for h in head)
             + "</tr></thead>"
             f"<tbody>{rows}</tbody></table></div>"

@@ -77,6 +77,35 @@ def add_parser(dsub: argparse._SubParsersAction) -> None:
         default=None,
         help=_help("contamination_min_coverage"),
     )
+    mask = c.add_mutually_exclusive_group()
+    mask.add_argument(
+        "--mask-numbers",
+        dest="mask_numbers",
+        action="store_true",
+        default=None,
+        help="mask numbers before comparing with eval items (the default)",
+    )
+    mask.add_argument(
+        "--no-mask-numbers",
+        dest="mask_numbers",
+        action="store_false",
+        default=None,
+        help="compare numbers as words: a copy that differs only in an age or a date may be missed",
+    )
+    c.add_argument(
+        "--contamination-short-words",
+        metavar="N",
+        type=int,
+        default=None,
+        help=_help("contamination_short_words"),
+    )
+    c.add_argument(
+        "--contamination-short-similarity",
+        metavar="S",
+        type=_unit,
+        default=None,
+        help=_help("contamination_short_similarity"),
+    )
     c.add_argument("--dev-fraction", metavar="FRAC", type=_fraction, default=None, help=_help("dev_fraction"))
     c.add_argument("--seed", metavar="SEED", type=int, default=None, help=_help("seed"))
     js = c.add_mutually_exclusive_group()

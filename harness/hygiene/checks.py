@@ -153,7 +153,7 @@ def check_dataset(
         rows = [r for r in rows if r.line not in held_set]
 
     json_checked = cfg.check_json if cfg.check_json is not None else any(s.expects_json for s in against)
-    index, suites_checked = build_eval_index(against, cfg.contamination_n) if against else (None, [])
+    index, suites_checked = build_eval_index(against, cfg) if against else (None, [])
 
     def add(r: _Row, kind: Kind, detail: str, **data: Any) -> None:
         findings[r.line].append(
@@ -191,7 +191,7 @@ def check_dataset(
             if err:
                 add(r, "invalid_json", f"{err}: {_short(ref)}")
         if index is not None:
-            hit = index.match(s, cfg)
+            hit = index.match(s)
             if hit is not None:
                 findings[r.line].append(hit.model_copy(update={"line": r.line}))
 

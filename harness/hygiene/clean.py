@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,15 +17,21 @@ from .records import HygieneReport
 
 
 def _write_atomic(path: Path, lines: Iterable[str]) -> None:
+    """Write through a temporary file in the same folder and a rename, so a reader never sees half
+    a file. The file gets the usual mode (0666 less the umask, or the mode of the file it replaces):
+    not mkstemp's private 0600, which left a clean training file unreadable to the group."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies here
     try:
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for ln in lines:
                 f.write(ln)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

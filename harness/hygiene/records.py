@@ -48,6 +48,24 @@ class HygieneConfig(BaseModel):
         description="...and those shared n-grams must cover at least this fraction of the eval item's n-grams "
         "(0: any shared n-gram flags the row). Identical normalized texts are always flagged",
     )
+    mask_numbers: bool = Field(
+        True,
+        description="compare with eval items after replacing every number (digits, dates, number words) "
+        "by one placeholder, so a copy that differs only in an age or a date is still a copy",
+    )
+    contamination_short_words: int = Field(
+        60,
+        ge=0,
+        description="eval items with fewer words than this are also compared word by word with each row "
+        "(their n-grams are too few to judge a near-copy by; 0 turns the short-item rule off)",
+    )
+    contamination_short_similarity: float = Field(
+        0.85,
+        gt=0.0,
+        le=1.0,
+        description="...and a row is flagged when its word-sequence similarity with such an item "
+        "(2 x words matched in order / words in both) is at least this",
+    )
     dev_fraction: float = Field(
         0.0,
         ge=0.0,
