@@ -222,6 +222,14 @@ ratings = Table(
     UniqueConstraint("campaign_id", "rater", "item", name="uq_ratings_campaign_rater_item"),
 )
 
+# SQLite ignores VARCHAR lengths; PostgreSQL enforces them. Unbounded text on PostgreSQL keeps the two
+# stores alike: a sample id, model label or reference that fits one fits the other. (SQLite's DDL is
+# unchanged.)
+for _table in metadata.tables.values():
+    for _col in _table.columns:
+        if isinstance(_col.type, String) and not isinstance(_col.type, Text):
+            _col.type = _col.type.with_variant(Text(), "postgresql")
+
 # Append-only: never edit a released migration; add a new one at the end.
 MIGRATIONS: list[tuple[int, list[Table]]] = [
     (1, [runs, generations, samples, scores, metrics]),
