@@ -34,6 +34,7 @@ COMMANDS = [
     "rate",
     "nightly",
     "schedule",
+    "export",
 ]
 
 
