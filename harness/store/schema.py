@@ -222,14 +222,6 @@ ratings = Table(
     UniqueConstraint("campaign_id", "rater", "item", name="uq_ratings_campaign_rater_item"),
 )
 
-# SQLite ignores VARCHAR lengths; PostgreSQL enforces them. Unbounded text on PostgreSQL keeps the two
-# stores alike: a sample id, model label or reference that fits one fits the other. (SQLite's DDL is
-# unchanged.)
-for _table in metadata.tables.values():
-    for _col in _table.columns:
-        if isinstance(_col.type, String) and not isinstance(_col.type, Text):
-            _col.type = _col.type.with_variant(Text(), "postgresql")
-
 # Append-only: never edit a released migration; add a new one at the end.
 MIGRATIONS: list[tuple[int, list[Table]]] = [
     (1, [runs, generations, samples, scores, metrics]),
@@ -238,3 +230,11 @@ MIGRATIONS: list[tuple[int, list[Table]]] = [
     (4, [nightly_passes, nightly_items, nightly_alerts, locks]),
     (5, [rating_campaigns, rating_items, ratings]),
 ]
+
+# Keep this last (every table above gets it): SQLite ignores VARCHAR lengths, PostgreSQL enforces them.
+# Unbounded text on PostgreSQL keeps the two stores alike: a sample id, model label or reference that
+# fits one fits the other. SQLite's DDL is unchanged.
+for _table in metadata.tables.values():
+    for _col in _table.columns:
+        if isinstance(_col.type, String) and not isinstance(_col.type, Text):
+            _col.type = _col.type.with_variant(Text(), "postgresql")
