@@ -15,4 +15,10 @@ export TUNEBENCH_MODELS="${TUNEBENCH_MODELS:-$PWD/.tunebench/models}"
 .venv/bin/ruff check harness trainers reports dashboard tests
 .venv/bin/ruff format --check harness
 .venv/bin/mypy harness
+# a throwaway PostgreSQL server: the store tests run on SQLite and on it (CI=true: a missing server fails
+# them instead of skipping); stopped on exit, whatever the outcome
+pg_env=$(bash .ci/postgres.sh start)
+eval "$pg_env"
+trap 'bash .ci/postgres.sh stop "$TUNEBENCH_TEST_PG_DIR"' EXIT
+export CI="${CI:-true}"
 .venv/bin/python -m pytest -q --run-slow -p no:cacheprovider --durations=12 "$@"

@@ -1,10 +1,12 @@
 """Shared test setup: offline hub, one torch thread, the `slow` marker, and small fixtures (a tiny
-random hf model, an isolated workspace, a small user suite)."""
+random hf model, an isolated workspace, a small user suite, a fresh store on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import pytest  # noqa: E402
 
 SLOW_REASON = "slow: loads the embedded Gemma model; run with --run-slow"
+PG_ENV = "TUNEBENCH_TEST_PG_URL"
+PG_MISSING = (
+    f"{PG_ENV} is unset: no PostgreSQL server for the store tests; start one with "
+    '`eval "$(bash .ci/postgres.sh start)"` (.ci/test.sh does)'
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +50,45 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from harness.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "model")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store URL per test: a new SQLite file, or a new database on the PostgreSQL server
+    named by $TUNEBENCH_TEST_PG_URL (dropped after the test, open connections and all). Without that
+    server the postgres case is skipped, and under CI=true it fails: CI must never skip it silently."""
+    if request.param == "sqlite":
+        (tmp_path / "store").mkdir()
+        yield f"sqlite:///{tmp_path / 'store' / 'tunebench.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(PG_MISSING)
+        pytest.skip(PG_MISSING)
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"tb_test_{secrets.token_hex(6)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Any]:
+    """A migrated Store on `store_url` (both backends); its connections are closed after the test."""
+    from harness.store import Store
+
+    s = Store(store_url)
+    yield s
+    s.engine.dispose()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The runner: cached generation, re-scoring from the cache, CIs, stored records, resume after
-SIGKILL, and an end-to-end run on a tiny hf model."""
+SIGKILL, and an end-to-end run on a tiny hf model. Every test that stores runs does so on SQLite and
+on PostgreSQL (the `store_url` fixture; the CLI gets it as `--store`)."""
 
 from __future__ import annotations
 
@@ -49,31 +50,31 @@ def log_lines(log: Path) -> list[str]:
 _seen: set[str] = set()
 
 
-def latest_run(ws: Path) -> Any:
+def latest_run(url: str) -> Any:
     """The one run stored since the last call (created_at has one-second resolution, so the
     store's newest-first order cannot tell runs of the same second apart)."""
-    (rec,) = [r for r in Store(workspace=ws).list_runs() if r.id not in _seen]
+    (rec,) = [r for r in Store(url).list_runs() if r.id not in _seen]
     _seen.add(rec.id)
     return rec
 
 
-def run_cli(*args: str) -> int:
-    return main([*args, "--no-progress"])
+def run_cli(url: str, *args: str) -> int:
+    return main(["--store", url, *args, "--no-progress"])
 
 
 def test_identical_rerun_generates_nothing(
-    tiny_suite: Path, workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_suite: Path, workspace: Path, store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     script, log = mock_script(tmp_path / "mock")
-    assert run_cli("run", str(tiny_suite), "--model", f"mock:{script}") == 0
-    first = latest_run(workspace)
+    assert run_cli(store_url, "run", str(tiny_suite), "--model", f"mock:{script}") == 0
+    first = latest_run(store_url)
     assert first.status == "completed" and first.n_samples == 10
     assert first.timing["generated"] == 10 and first.timing["cached"] == 0
     assert len(log_lines(log)) == 10
     assert "generated 10, from cache 0" in capsys.readouterr().out
 
-    assert run_cli("run", str(tiny_suite), "--model", f"mock:{script}") == 0
-    second = latest_run(workspace)
+    assert run_cli(store_url, "run", str(tiny_suite), "--model", f"mock:{script}") == 0
+    second = latest_run(store_url)
     assert second.id != first.id
     assert second.timing["generated"] == 0 and second.timing["cached"] == 10
     assert len(log_lines(log)) == 10  # the backend was not asked again
@@ -81,10 +82,9 @@ def test_identical_rerun_generates_nothing(
     assert second.metrics == first.metrics
 
 
-def test_identical_rerun_never_loads_the_model(tiny_suite: Path, workspace: Path) -> None:
+def test_identical_rerun_never_loads_the_model(tiny_suite: Path, workspace: Path, store: Store) -> None:
     suite = load_suite(tiny_suite)
     spec = parse_spec("mock:echo")
-    store = Store()
     rec1 = run_suite(suite, spec, store=store, progress=False)
 
     def refuse(_spec: Any) -> Any:
@@ -96,10 +96,12 @@ def test_identical_rerun_never_loads_the_model(tiny_suite: Path, workspace: Path
     assert rec2.timing["generated"] == 0 and rec2.metrics == rec1.metrics
 
 
-def test_changed_scorer_rescores_from_cache(tiny_suite: Path, workspace: Path, tmp_path: Path) -> None:
+def test_changed_scorer_rescores_from_cache(
+    tiny_suite: Path, workspace: Path, store_url: str, tmp_path: Path
+) -> None:
     script, log = mock_script(tmp_path / "mock")
-    assert run_cli("run", str(tiny_suite), "--model", f"mock:{script}") == 0
-    first = latest_run(workspace)
+    assert run_cli(store_url, "run", str(tiny_suite), "--model", f"mock:{script}") == 0
+    first = latest_run(store_url)
     assert set(first.metrics) == {"exact", "json_valid"}
 
     yaml_path = tiny_suite / "suite.yaml"
@@ -109,8 +111,8 @@ def test_changed_scorer_rescores_from_cache(tiny_suite: Path, workspace: Path, t
             "  - {name: json_valid, type: json_valid}\n  - {name: cat, type: json_field_match, args: {field: category}}",
         )
     )
-    assert run_cli("run", str(tiny_suite), "--model", f"mock:{script}") == 0
-    second = latest_run(workspace)
+    assert run_cli(store_url, "run", str(tiny_suite), "--model", f"mock:{script}") == 0
+    second = latest_run(store_url)
     assert second.suite_hash != first.suite_hash
     assert second.timing["generated"] == 0 and second.timing["cached"] == 10
     assert len(log_lines(log)) == 10
@@ -129,9 +131,11 @@ def test_generation_cache_key_follows_config(workspace: Path) -> None:
     assert k != generation_key(spec.model_copy(update={"dtype": "float32"}), GenerationConfig(), msgs)
 
 
-def test_metrics_have_cis_containing_the_point(tiny_suite: Path, workspace: Path, tmp_path: Path) -> None:
+def test_metrics_have_cis_containing_the_point(
+    tiny_suite: Path, workspace: Path, store: Store, tmp_path: Path
+) -> None:
     script, _ = mock_script(tmp_path / "mock")
-    rec = run_suite(load_suite(tiny_suite), parse_spec(f"mock:{script}"), store=Store(), progress=False)
+    rec = run_suite(load_suite(tiny_suite), parse_spec(f"mock:{script}"), store=store, progress=False)
     assert rec.metrics["exact"].value == pytest.approx(0.2)
     assert rec.metrics["json_valid"].value == pytest.approx(0.8)  # "refund, I think" is not JSON
     for name, m in rec.metrics.items():
@@ -140,19 +144,19 @@ def test_metrics_have_cis_containing_the_point(tiny_suite: Path, workspace: Path
         assert m.ci_low <= m.value <= m.ci_high, (name, m)
         assert 0.0 <= m.ci_low < m.ci_high <= 1.0, (name, m)  # 2/10 and 8/10 vary under resampling
     # seeded bootstrap: the same run gives the same intervals
-    again = run_suite(load_suite(tiny_suite), parse_spec(f"mock:{script}"), store=Store(), progress=False)
+    again = run_suite(load_suite(tiny_suite), parse_spec(f"mock:{script}"), store=store, progress=False)
     assert again.metrics == rec.metrics
 
 
 def test_record_stored_and_show_prints_metrics_and_worst(
-    tiny_suite: Path, workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_suite: Path, workspace: Path, store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     script, _ = mock_script(tmp_path / "mock")
-    assert run_cli("run", str(tiny_suite), "--model", f"mock:{script}", "--limit", "6") == 0
+    assert run_cli(store_url, "run", str(tiny_suite), "--model", f"mock:{script}", "--limit", "6") == 0
     out = capsys.readouterr().out
     assert "metric" in out and "95% CI" in out and "exact" in out
-    store = Store()
-    rec = latest_run(workspace)
+    store = Store(store_url)
+    rec = latest_run(store_url)
     stored = store.get_run(rec.id)
     assert stored == rec
     assert (
@@ -169,7 +173,7 @@ def test_record_stored_and_show_prints_metrics_and_worst(
     assert [r.sample_id for r in results] == [f"test-{i:03d}" for i in range(6)]
     assert results[0].prompt[0] == {"role": "system", "content": "Reply with a JSON object."}
 
-    assert main(["show", rec.id[:12]]) == 0
+    assert main(["--store", store_url, "show", rec.id[:12]]) == 0
     out = capsys.readouterr().out
     assert f"run {rec.id}" in out and "status=completed" in out
     assert "95% CI" in out and "exact" in out and "json_valid" in out
@@ -177,13 +181,13 @@ def test_record_stored_and_show_prints_metrics_and_worst(
     assert "- test-001" in out and 'reference: \'{"category": "shipping"}\'' in out
     assert "- test-000" not in out  # billing: correct, not among the worst
 
-    assert main(["runs"]) == 0
+    assert main(["--store", store_url, "runs"]) == 0
     assert rec.id in capsys.readouterr().out
-    assert main(["show", "no-such-run"]) == 2
+    assert main(["--store", store_url, "show", "no-such-run"]) == 2
     assert "no run 'no-such-run'" in capsys.readouterr().err
 
 
-def test_resume_after_sigkill(tmp_path: Path, make_suite: Any) -> None:
+def test_resume_after_sigkill(tmp_path: Path, make_suite: Any, store_url: str) -> None:
     n = 120
     suite = make_suite(tmp_path / "suite", {"train": 2, "dev": 2, "test": n})
     script, log = mock_script(tmp_path / "mock", "delay_s: 0.05\n")
@@ -193,6 +197,8 @@ def test_resume_after_sigkill(tmp_path: Path, make_suite: Any) -> None:
         exe,
         "--workspace",
         str(ws),
+        "--store",
+        store_url,
         "run",
         str(suite),
         "--model",
@@ -218,7 +224,7 @@ def test_resume_after_sigkill(tmp_path: Path, make_suite: Any) -> None:
     asked_before = log_lines(log)
     assert 40 <= len(asked_before) < n
 
-    store = Store(workspace=ws)
+    store = Store(store_url)
     (killed,) = store.list_runs()
     assert killed.status == "running"
     with store.engine.connect() as conn:
@@ -248,18 +254,19 @@ def test_resume_after_sigkill(tmp_path: Path, make_suite: Any) -> None:
     assert len(cached_users) == n_cached
     assert set(asked_after) == all_users - cached_users
 
-    (final,) = Store(workspace=ws).list_runs()  # the unfinished run was resumed, not duplicated
+    (final,) = Store(store_url).list_runs()  # the unfinished run was resumed, not duplicated
     assert final.id == killed.id
     assert final.status == "completed" and final.n_samples == n
     assert final.timing["resumed"] == 1.0 and final.timing["generated"] == n - n_cached
-    assert Store(workspace=ws).counts()["samples"] == n
-    assert Store(workspace=ws).counts()["generations"] == n
+    assert Store(store_url).counts()["samples"] == n
+    assert Store(store_url).counts()["generations"] == n
 
 
 def test_tiny_hf_model_end_to_end(
-    tiny_model: Path, tiny_suite: Path, workspace: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model: Path, tiny_suite: Path, workspace: Path, store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = [
+        store_url,
         "run",
         str(tiny_suite),
         "--model",
@@ -275,10 +282,10 @@ def test_tiny_hf_model_end_to_end(
     out = capsys.readouterr().out
     assert "exact" in out and "json_valid" in out and "95% CI" in out
     assert "generated 4, from cache 0" in out
-    rec = latest_run(workspace)
+    rec = latest_run(store_url)
     assert rec.status == "completed" and rec.n_samples == 4 and rec.model.base_hash
     assert rec.env.get("torch_threads") == 1
-    results = list(Store().iter_results(rec.id))
+    results = list(Store(store_url).iter_results(rec.id))
     assert all(r.prompt_text.startswith("<s><|system|>\nReply with a JSON object.<|end|>\n") for r in results)
     assert all(r.prompt_text.endswith("<|assistant|>\n") for r in results)
     assert all(0 < r.completion.completion_tokens <= 16 and r.completion.prompt_tokens > 0 for r in results)
@@ -287,6 +294,8 @@ def test_tiny_hf_model_end_to_end(
 
     assert run_cli(*args) == 0
     assert "generated 0, from cache 4" in capsys.readouterr().out
-    cached_run = latest_run(workspace)
+    cached_run = latest_run(store_url)
     # the model was never loaded, yet the stored prompts are the exact templated text
-    assert [r.prompt_text for r in Store().iter_results(cached_run.id)] == [r.prompt_text for r in results]
+    assert [r.prompt_text for r in Store(store_url).iter_results(cached_run.id)] == [
+        r.prompt_text for r in results
+    ]

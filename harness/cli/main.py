@@ -34,6 +34,7 @@ COMMANDS = [
     "rate",
     "nightly",
     "schedule",
+    "export",
 ]
 
 
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tunebench", description="Evaluation-first harness for fine-tuned language models.")
     parser.add_argument("--workspace", help="workspace folder (default ./.tunebench or $TUNEBENCH_HOME)")
     parser.add_argument(
-        "--store", help="store URL (default sqlite:///WORKSPACE/tunebench.db; postgresql:// works)"
+        "--store",
+        default=os.environ.get("TUNEBENCH_STORE") or None,
+        help="store URL (default $TUNEBENCH_STORE, else sqlite:///WORKSPACE/tunebench.db); a team store: "
+        "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB (extra `postgres`)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:

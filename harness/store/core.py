@@ -1,5 +1,6 @@
 """The store: one SQLite file in the workspace (WAL mode), written through SQLAlchemy Core so a
-`postgresql://` URL works the same way. Schema changes are append-only migrations."""
+PostgreSQL URL (`postgresql+psycopg://`, extra `postgres`) works the same way; both are tested.
+Schema changes are append-only migrations."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from .schema import (
     scores,
 )
 
+_MIGRATE_LOCK = 0x7475_6E65_6265_6E63  # "tunebenc": the PostgreSQL advisory lock key of migrate()
+
 
 class ScoreRow(NamedTuple):
     """A stored score without validation (Store.score_rows); `data` may be shared between rows."""
@@ -48,12 +51,36 @@ def default_url(workspace: str | Path | None = None) -> str:
     return f"sqlite:///{ws / 'tunebench.db'}"
 
 
+def _driver_url(url: str) -> str:
+    """A bare postgresql:// (or postgres://) URL names psycopg 3, the driver of the `postgres` extra
+    (SQLAlchemy's own default for that scheme is psycopg2)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
 class Store:
+    """SQLite (default: WORKSPACE/tunebench.db) or PostgreSQL (`postgresql+psycopg://USER@HOST:PORT/DB`,
+    extra `postgres`): the same tables, migrations and queries on both."""
+
     def __init__(self, url: str | None = None, *, workspace: str | Path | None = None):
-        self.url = url or default_url(workspace)
+        self.url = _driver_url(url or default_url(workspace))
         if self.url.startswith("sqlite:///"):
             Path(self.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(self.url, future=True)
+        # a server's connections can drop (restarts, idle timeouts): check one before handing it out
+        server = {} if self.url.startswith("sqlite") else {"pool_pre_ping": True}
+        try:
+            self.engine: Engine = create_engine(self.url, future=True, **server)
+        except ModuleNotFoundError as e:
+            from ..errors import InputError
+
+            raise InputError(
+                f"the store URL needs the database driver {e.name!r}, which is not installed",
+                hint="pip install 'tunebench[postgres]' (psycopg 3)"
+                if self.url.startswith("postgresql")
+                else "install the driver SQLAlchemy names for this URL",
+            ) from e
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
@@ -61,10 +88,12 @@ class Store:
     # -- schema ----------------------------------------------------------------------------------
     def migrate(self) -> None:
         with self.engine.connect() as conn:
+            # take a lock before looking: two processes opening a new store at once would otherwise
+            # both create the tables and one would fail
             if self.engine.dialect.name == "sqlite":
-                # take the write lock before looking: two processes opening a new store at once
-                # would otherwise both create the tables and one would fail
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif self.engine.dialect.name == "postgresql":  # held until the commit below
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_LOCK})
             self._migrate(conn)
             conn.commit()
 

@@ -261,3 +261,11 @@ MIGRATIONS: list[tuple[int, list[Table | RecordUpgrade]]] = [
     # the runs' suites where they can be loaded (harness/metrics.py: backfill_metric_info)
     (6, [RecordUpgrade("metric_info")]),
 ]
+
+# Keep this last (every table above gets it): SQLite ignores VARCHAR lengths, PostgreSQL enforces them.
+# Unbounded text on PostgreSQL keeps the two stores alike: a sample id, model label or reference that
+# fits one fits the other. SQLite's DDL is unchanged.
+for _table in metadata.tables.values():
+    for _col in _table.columns:
+        if isinstance(_col.type, String) and not isinstance(_col.type, Text):
+            _col.type = _col.type.with_variant(Text(), "postgresql")
