@@ -521,7 +521,10 @@ def _verdict_html(body: Mapping[str, Any], footer: str) -> str:
         + _td(num(r.get("threshold")), "num")
         + _td(_p_pair(r), "num")
         + _td(r.get("n", ""), "num")
-        + _td(r.get("reason") or "", "reason")
+        + '<td class="reason">'
+        + esc(r.get("reason") or "")
+        + "".join(f'<div class="note">⚠ {esc(w)}</div>' for w in as_list(r.get("warnings")))
+        + "</td>"
         + "</tr>"
         for r in rules
     )

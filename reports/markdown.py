@@ -291,6 +291,11 @@ def rule_label(r: Mapping[str, Any]) -> str:
     return " ".join(str(r.get(k)) for k in ("kind", "metric") if r.get(k)) or "?"
 
 
+def _with_warnings(r: Mapping[str, Any]) -> str:
+    """A rule's reason followed by its warnings (e.g. the margin is below the detectable effect)."""
+    return " ".join([str(r.get("reason") or ""), *(f"⚠ {w}" for w in as_list(r.get("warnings")))])
+
+
 def _verdict_md(body: Mapping[str, Any], text_limit: int, k: int) -> str:
     passed = bool(body.get("passed"))
     policy = as_dict(body.get("policy"))
@@ -327,7 +332,7 @@ def _verdict_md(body: Mapping[str, Any], text_limit: int, k: int) -> str:
                     num(r.get("threshold")),
                     padj if padj != "-" else p_text(r.get("p_value")),
                     str(r.get("n", "") or ""),
-                    cell(r.get("reason") or "", 300),
+                    cell(_with_warnings(r), 500),
                 ]
             )
         out.append(

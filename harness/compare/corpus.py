@@ -155,14 +155,15 @@ def corpus_delta(
                 assert boot_delta is not None
                 lo, hi, p = stats.paired_delta_interval(float(vb) - float(va), boot_delta, n, alpha)
         else:
-            _, lo, hi, p = stats.paired_bootstrap_fn_p(
+            point, boot_delta = stats.paired_bootstrap_fn_deltas(
                 n,
                 lambda idx: float(both(idx)[1].get(name, math.nan)) - float(both(idx)[0].get(name, math.nan)),
                 n_boot,
                 seed,
-                alpha,
             )
+            lo, hi, p = stats.paired_delta_interval(point, boot_delta, n, alpha)
     except ValueError:
+        boot_delta = None
         notes.append("no interval: the metric is undefined on some resamples")
     # win/tie/loss on the scorer's per-sample values, when they are numbers
     at = np.asarray(kept, dtype=np.intp)
@@ -172,7 +173,7 @@ def corpus_delta(
     if not (np.isnan(pv_a).any() or np.isnan(pv_b).any()):
         w, t, loss = stats.win_tie_loss(pv_a, pv_b)
         notes.append(f"W/T/L on per-sample {sc.name}")
-    return MetricDelta(
+    md = MetricDelta(
         name=name,
         kind="corpus",
         a=float(va),
@@ -188,3 +189,5 @@ def corpus_delta(
         n=n,
         note="; ".join(notes),
     )
+    md._boot = boot_delta if p is not None else None
+    return md

@@ -233,6 +233,7 @@ def _sample_deltas(
             binary=binary,
             note=f"{dropped} sample(s) without a value on A or B dropped" if dropped else "",
         )
+        out[name]._boot = boot if n >= 2 else None
     return out
 
 

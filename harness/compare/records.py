@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, Field, PrivateAttr
 
 COMPARISON_SCHEMA_VERSION = 1
 
@@ -32,6 +34,15 @@ class MetricDelta(BaseModel):
     n: int = 0
     binary: bool = False
     note: str = ""
+    # the delta's bootstrap replicates (B - A on each resample), kept in memory by `compare_runs`
+    # for the gate's margin tests; not stored (a loaded comparison has none)
+    _boot: NDArray[np.float64] | None = PrivateAttr(None)
+
+    @property
+    def bootstrap_deltas(self) -> NDArray[np.float64] | None:
+        """B - A on each bootstrap resample (every metric kept on the same samples shares the
+        same resamples), or None: not resampled, or a comparison read back from the store."""
+        return self._boot
 
 
 class CostRow(BaseModel):

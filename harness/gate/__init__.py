@@ -1,7 +1,8 @@
 """The deploy gate: a YAML policy of rules over paired comparisons in, a verdict with one reason per
-rule and an exit code out. `policy` (the file), `decision` (evaluate_gate), `verdict` (the record),
-`resolve` (which runs are compared: baselines, shared with nightly plans, and candidates). The
-verdict's terminal text is `reports.console.gate`."""
+rule and an exit code out. `policy` (the file), `decision` (evaluate_gate), `margin` (the improves /
+non_inferior tests and Holm's step-down), `missing` (missing data fails closed), `direction` (which
+way is better for a metric), `verdict` (the record), `resolve` (which runs are compared: baselines,
+shared with nightly plans, and candidates). The verdict's terminal text is `reports.console.gate`."""
 
 from .decision import evaluate_gate
 from .policy import COMPARISON_RULES, HOLM_RULES, GatePolicy, Rule, RuleKind, load_policy

@@ -1,25 +1,46 @@
 """Deciding a gate: every rule of a policy on paired comparisons of stored runs, one reason per
 rule, and the verdict.
 
-`delta` is candidate - baseline from `compare_runs` (paired bootstrap CI at level 1 - alpha).
+`delta` is candidate - baseline from `compare_runs`. Each suite's pair of runs is compared ONCE
+(`compare_runs` at the policy's alpha, stored as one comparison record): every rule of that suite
+reads the same comparison, and its bootstrap replicates come from the same resample indices for
+every metric (samples kept alike). The comparison uses B = max(n_boot, 2000, ceil(40 m / alpha))
+resamples, m the size of the Holm family (1 without Holm), so the smallest level has about 40
+replicates in its tail.
+
+improves / non_inferior (`margin`). Each rule tests its own null in the metric's good direction
+(`direction.higher_is_better`): with d = delta (B - A), or A - B when lower is better,
+
+* improves:      H0: d <= margin,   shown when rejected;
+* non_inferior:  H0: d <= -margin,  shown when rejected.
+
+Its p-value is the bootstrap p (1 + #{d*_b <= t}) / (B + 1) over the comparison's replicates d*
+(mean-type metrics: the mean delta of each resample; corpus metrics: the corpus statistic
+recomputed on each resample). Without Holm a rule passes iff p <= alpha: a one-sided test at
+alpha, i.e. its one-sided (1 - alpha) lower confidence bound of d clears the threshold (`bound`,
+`stats.lower_confidence_bound`; an upper bound of delta when lower is better). With `holm: true`
+the family is every improves/non_inferior rule of the policy (m of them; a rule that failed closed
+before any test counts as p = 1): sort the p-values ascending, pass the rank-i rule while
+p_(i) <= alpha / (m - i + 1), and at the first failure stop: that rule and every later-ranked one
+fail. `p_adjusted` is the Holm-adjusted p (`stats.holm`) that decision amounts to (pass iff
+p_adjusted <= alpha), `test_level` the level each rule was (or would have been) compared with and
+`bound` the one-sided bound at that level. The family-wise false-pass rate at the margins is at most
+alpha (tests/gate/test_holm_simulation.py). The stored `ci_low`/`ci_high` stay the comparison's
+two-sided CI of delta at level 1 - alpha (`ci_level`), whatever the test level; the reason says
+"regressed beyond the margin" when that whole CI lies beyond -margin, and "non-inferiority not
+shown" when it straddles. A rule whose margin is below the minimum detectable effect at its n and
+level (80% power, `margin.power_warning`) carries a warning.
 
 Every rule also fails when its n (paired n for comparison rules, the candidate's n for at_least) is
 below the policy's `min_samples`. Missing data fails closed, with a reason naming what is missing:
 no candidate run for the suite, no baseline run (for rules that need one), the metric missing from a
-run, runs that cannot be compared (compare_runs' refusal, quoted), a delta without an interval.
-
-Holm (holm: true). The family is every improves/non_inferior rule of the policy (m of them). Their
-p-values are the comparisons' p-values of H0: delta = 0 (exact McNemar for binary metrics, else the
-paired-bootstrap p); a rule whose p-value is unavailable counts as p = 1 (it fails anyway, and it still
-counts in m, which is the conservative choice). `p_adjusted` is `stats.holm` of those p-values. The
-rules are ranked by p-value (ties in policy order); the rank-i rule (1-based) is decided by its CI
-recomputed at level 1 - alpha / (m - i + 1), i.e. `compare_runs(..., alpha=alpha / (m - i + 1))`,
-so the smallest p-value gets the Bonferroni level alpha / m and the largest gets alpha. Each rule
-is decided by its own CI at its level; there is no step-down stop (a rule is not failed because a
-smaller-p rule failed). at_least, max_regressed_samples and min_samples are not adjusted.
+run, runs that cannot be compared (compare_runs' refusal, quoted), a delta without an interval, and
+(comparison rules) samples that one run scored and the other has no value for (`missing`).
+max_regressed_samples counts the samples that got worse in the metric's direction. at_least,
+max_regressed_samples and min_samples are not part of Holm's family.
 
 `evaluate_gate` reads stored runs only and stores the verdict (kind "verdict", ref = the candidate
-label) and every comparison it made; `resolve` finds the runs it is given.
+label) and the one comparison per suite it made; `resolve` finds the runs it is given.
 """
 
 from __future__ import annotations
@@ -38,6 +59,9 @@ from ..fmt import num
 from ..registry_models import ModelVersion
 from ..store import Store, new_run_id
 from ..types import RunRecord
+from .direction import higher_is_better
+from .margin import Pending, decide, pending
+from .missing import missing_reason, missing_sides
 from .policy import COMPARISON_RULES, HOLM_RULES, GatePolicy, Rule, _g, _path_like
 from .verdict import RuleResult, Verdict
 
@@ -54,7 +78,8 @@ class _Ctx:
     candidate_runs: dict[str, str]
     baseline_runs: dict[str, str]
     missing_baseline: dict[str, str]
-    comparisons: dict[tuple[str, float], Comparison | InputError] = field(default_factory=dict)
+    n_boot: int = 1000
+    comparisons: dict[str, Comparison | InputError] = field(default_factory=dict)
     records: dict[str, RunRecord] = field(default_factory=dict)
 
     def run(self, run_id: str) -> RunRecord:
@@ -62,23 +87,23 @@ class _Ctx:
             self.records[run_id] = self.store.get_run(run_id)  # unknown id: InputError, exit 2
         return self.records[run_id]
 
-    def compare(self, suite: str, rule: Rule, alpha: float) -> Comparison | InputError:
-        key = (suite, alpha)
-        if key not in self.comparisons:
+    def compare(self, suite: str, rule: Rule) -> Comparison | InputError:
+        """The one comparison of the suite's runs (at the policy's alpha, `n_boot` resamples)."""
+        if suite not in self.comparisons:
             ref = self.policy.suite_ref(rule)
             try:
-                self.comparisons[key] = compare_runs(
+                self.comparisons[suite] = compare_runs(
                     self.store,
                     self.baseline_runs[suite],
                     self.candidate_runs[suite],
-                    n_boot=self.policy.n_boot,
+                    n_boot=self.n_boot,
                     seed=self.policy.seed,
-                    alpha=alpha,
+                    alpha=self.policy.alpha,
                     suite=ref if _path_like(rule.suite) else None,
                 )
             except InputError as e:
-                self.comparisons[key] = e
-        return self.comparisons[key]
+                self.comparisons[suite] = e
+        return self.comparisons[suite]
 
 
 def _lookup(mapping: dict[str, str], rule: Rule, name: str) -> str | None:
@@ -140,28 +165,10 @@ def evaluate_gate(
             f"candidate runs of suites the policy does not name were ignored: {', '.join(extra)}"
         )
 
-    # Holm: rank the improves/non_inferior rules by their p-values at the policy alpha
-    levels: dict[int, float] = {}
-    p_adjusted: dict[int, float] = {}
-    if policy.holm:
-        family = [i for i, r in enumerate(policy.rules) if r.rule in HOLM_RULES]
-        pvals = [_p_value(ctx, policy.rules[i]) for i in family]
-        ps = [1.0 if p is None else p for p in pvals]
-        m = len(family)
-        for i, (adj, _reject) in zip(family, stats.holm(ps, policy.alpha) if m else [], strict=True):
-            p_adjusted[i] = adj
-        ranked = sorted(range(m), key=lambda k: (ps[k], k))
-        for rank, k in enumerate(ranked, start=1):
-            levels[family[k]] = policy.alpha / (m - rank + 1)
-
-    results = []
-    for i, rule in enumerate(policy.rules):
-        alpha = levels.get(i, policy.alpha)
-        res = _evaluate_rule(ctx, rule, i, alpha)
-        if i in p_adjusted:
-            reason = res.reason + f" (Holm level alpha={_g(round(alpha, 6))})"
-            res = res.model_copy(update={"p_adjusted": p_adjusted[i], "reason": reason})
-        results.append(res)
+    m = sum(1 for r in policy.rules if r.rule in HOLM_RULES)
+    ctx.n_boot = stats.resamples_for(policy.alpha, m if policy.holm else 1, max(policy.n_boot, 2000))
+    outcomes = [_evaluate_rule(ctx, rule, i) for i, rule in enumerate(policy.rules)]
+    results = decide(outcomes, policy)
 
     passed = bool(results) and all(r.passed for r in results)
     suites = list(dict.fromkeys(names[r.suite] for r in policy.rules))
@@ -172,11 +179,7 @@ def evaluate_gate(
             baseline_label = ", ".join(f"{v.label} ({s})" for s, v in versions.items())
         else:
             baseline_label = _label_of_runs(ctx, ctx.baseline_runs.values()) or "(no baseline runs)"
-    comparisons = {
-        s: cmp.id
-        for (s, a), cmp in ctx.comparisons.items()
-        if a == policy.alpha and isinstance(cmp, Comparison)
-    }
+    comparisons = {s: cmp.id for s, cmp in ctx.comparisons.items() if isinstance(cmp, Comparison)}
     verdict = Verdict(
         id=f"verdict-{new_run_id()}",
         created_at=_now(),
@@ -187,6 +190,7 @@ def evaluate_gate(
             "alpha": policy.alpha,
             "holm": policy.holm,
             "min_samples": policy.min_samples,
+            "n_boot": ctx.n_boot,
         },
         candidate=cand_label,
         baseline=baseline_label,
@@ -213,17 +217,6 @@ def _label_of_runs(ctx: _Ctx, run_ids: Any) -> str:
     return ", ".join(dict.fromkeys(labels))
 
 
-def _p_value(ctx: _Ctx, rule: Rule) -> float | None:
-    name = ctx.names[rule.suite]
-    if name not in ctx.candidate_runs or name not in ctx.baseline_runs:
-        return None
-    cmp = ctx.compare(name, rule, ctx.policy.alpha)
-    if isinstance(cmp, InputError):
-        return None
-    md = _find(cmp, rule.metric)
-    return md.p_value if md is not None else None
-
-
 def _find(cmp: Comparison, metric: str) -> MetricDelta | None:
     try:
         return cmp.metric(metric)
@@ -231,7 +224,8 @@ def _find(cmp: Comparison, metric: str) -> MetricDelta | None:
         return None
 
 
-def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int, alpha: float) -> RuleResult:
+def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int) -> RuleResult | Pending:
+    """The rule's result, or (improves / non_inferior with a comparison in hand) its pending test."""
     policy = ctx.policy
     name = ctx.names[rule.suite]
     base: dict[str, Any] = {
@@ -277,7 +271,7 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int, alpha: float) -> RuleResul
         missing = _metric_missing(rule.metric, basel, "baseline")
         if missing:
             return _fail(base, missing)
-        cmp = ctx.compare(name, rule, alpha)
+        cmp = ctx.compare(name, rule)
         if isinstance(cmp, InputError):
             return _fail(base, "cannot compare: " + _error_text(cmp))
         base["comparison_id"] = cmp.id
@@ -295,7 +289,12 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int, alpha: float) -> RuleResul
             n=md.n,
         )
         if needs_baseline:
-            base.update(ci_low=md.ci_low, ci_high=md.ci_high, ci_level=1 - alpha)
+            base.update(ci_low=md.ci_low, ci_high=md.ci_high, ci_level=1 - policy.alpha)
+            counts = missing_sides(ctx.store, md, basel, cand)
+            if counts is not None:
+                base.update(missing_baseline=counts[0], missing_candidate=counts[1])
+                if any(counts):
+                    return _fail(base, missing_reason(md, basel, cand, counts))
     elif rule.rule in ("at_least", "min_samples"):
         base["n"] = cm.n
 
@@ -305,40 +304,23 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int, alpha: float) -> RuleResul
 
     if rule.rule in HOLM_RULES:
         assert md is not None
-        bound = (rule.margin or 0.0) if rule.rule == "improves" else -(rule.margin or 0.0)
-        base["threshold"] = bound
-        if md.delta is None or md.ci_low is None:
-            why = md.note or "no interval"
-            return _fail(base, f"no confidence interval for the delta of {rule.metric!r} ({why})")
-        ok = md.ci_low > bound
-        op = ">" if ok else "<="
-        what = "improves" if rule.rule == "improves" else "non-inferior"
-        if ok:
-            verdict = what
-        elif rule.rule == "improves":
-            verdict = "does not improve"
-        elif md.ci_high is not None and md.ci_high < bound:
-            verdict = "regressed beyond the margin"  # the whole CI lies below -margin
-        else:
-            verdict = "non-inferiority not shown: a regression beyond the margin is not ruled out"
-
-        return RuleResult(
-            **base,
-            passed=ok,
-            reason=f"{rule.rule}: lower CI bound of delta {num(md.ci_low)} {op} {_g(bound)}: {verdict}",
-        )
+        return pending(rule, base, md, higher_is_better(cand, rule.metric))
     if rule.rule == "max_regressed_samples":
         assert md is not None and rule.max is not None
         base["threshold"] = float(rule.max)
-        if md.losses is None:
+        higher = higher_is_better(cand, rule.metric)
+        base["higher_is_better"] = higher
+        worse = md.losses if higher else md.wins  # W/T/L count B higher as a win
+        if worse is None:
             return _fail(
                 base, f"no per-sample win/tie/loss counts for {rule.metric!r} ({md.note or md.kind})"
             )
-        ok = md.losses <= rule.max
+        ok = worse <= rule.max
+        how = "" if higher else " (lower is better: samples where the candidate scores higher)"
         return RuleResult(
             **base,
             passed=ok,
-            reason=f"max_regressed_samples: {md.losses} sample(s) regressed {'<=' if ok else '>'} {rule.max}",
+            reason=f"max_regressed_samples: {worse} sample(s) regressed {'<=' if ok else '>'} {rule.max}{how}",
         )
     if rule.rule == "min_samples":
         assert rule.min is not None

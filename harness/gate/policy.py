@@ -2,10 +2,10 @@
 reports every problem as file:line.
 
     name: support-bot
-    alpha: 0.05          # 1 - CI level of every rule
-    holm: false          # Holm-adjust the improves/non_inferior rules (see decision)
+    alpha: 0.05          # level of each rule's one-sided test (family-wise with holm: true)
+    holm: false          # Holm's step-down across the improves/non_inferior rules (see decision)
     min_samples: 30      # every rule fails when its n is below this
-    n_boot: 1000         # bootstrap resamples of the comparisons
+    n_boot: 1000         # bootstrap resamples (at least; the gate raises it, see decision)
     rules:
       - {suite: ticket-triage, metric: category, rule: improves, margin: 0.02}
       - {suite: ./suites/general, metric: exact, rule: non_inferior, margin: 0.03}
@@ -14,16 +14,18 @@ reports every problem as file:line.
       - {suite: ticket-triage, metric: category, rule: min_samples, min: 100}
 
 `suite` is a registered suite name or a path (a folder or suite.yaml, relative to the policy file).
-`delta` is candidate - baseline from `compare_runs` (paired bootstrap CI at level 1 - alpha).
+`delta` is candidate - baseline from `compare_runs` (paired bootstrap CI at level 1 - alpha). "Better"
+follows the metric's direction (for a lower-is-better metric, a lower candidate value is better).
 
-* improves: the lower CI bound of delta > margin (default 0).
-* non_inferior: the lower CI bound of delta > -margin (default 0).
+* improves: better by more than margin (default 0): the one-sided test of H0 "better by at most
+  margin" rejects at alpha (its one-sided lower confidence bound clears the margin).
+* non_inferior: not worse by more than margin (default 0): H0 "worse by margin or more" rejected.
 * at_least: the candidate's own lower CI bound of the metric >= threshold. At alpha 0.05 this is the
   run's stored 95% CI; at another alpha a mean-type metric is re-bootstrapped from the stored
   per-sample scores (a corpus-level metric keeps its stored 95% CI when alpha >= 0.05, which is
   conservative, and fails closed when alpha < 0.05). Needs no baseline.
-* max_regressed_samples: the per-sample losses (samples where the candidate scores lower than the
-  baseline) <= max.
+* max_regressed_samples: the samples that got worse (scored lower than the baseline; higher for a
+  lower-is-better metric) <= max.
 * min_samples: n >= min. n is the paired n of the comparison when there is a baseline, else the
   candidate's n of the metric.
 
@@ -56,7 +58,7 @@ class Rule(BaseModel):
     metric: str = Field(description="metric name as runs report it, e.g. category or summary_rouge.rougeL")
     rule: RuleKind
     margin: float | None = Field(
-        None, ge=0, description="improves: delta CI low > margin; non_inferior: > -margin"
+        None, ge=0, description="improves: better by more than margin; non_inferior: not worse by more"
     )
     threshold: float | None = Field(None, description="at_least: candidate CI low >= threshold")
     max: int | None = Field(None, ge=0, description="max_regressed_samples: losses <= max")
@@ -106,10 +108,14 @@ class GatePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    alpha: float = Field(0.05, gt=0, lt=1, description="1 - CI level of every rule")
-    holm: bool = Field(False, description="Holm-adjust improves/non_inferior rules (module docstring)")
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="level of each rule's one-sided test; CIs shown at 1 - alpha"
+    )
+    holm: bool = Field(False, description="Holm's step-down over improves/non_inferior rules (decision)")
     min_samples: int = Field(30, ge=0, description="every rule fails when its n is below this")
-    n_boot: int = Field(1000, ge=1, description="bootstrap resamples of each comparison")
+    n_boot: int = Field(
+        1000, ge=1, description="bootstrap resamples of each comparison (at least; see decision)"
+    )
     seed: int = Field(0, description="bootstrap seed")
     rules: list[Rule] = Field(min_length=1)
 

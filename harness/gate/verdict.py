@@ -12,7 +12,10 @@ from ..errors import InputError
 from ..store import Store
 from .policy import RuleKind
 
-VERDICT_SCHEMA_VERSION = 1
+VERDICT_SCHEMA_VERSION = 2
+"""2: improves / non_inferior rules carry the p-value of their own one-sided null (was H0: delta = 0),
+the level and one-sided bound they were decided on, the direction, the minimum detectable effect,
+per-side missing-sample counts and warnings. Version 1 records load with those fields empty."""
 
 
 class RuleResult(BaseModel):
@@ -32,8 +35,31 @@ class RuleResult(BaseModel):
     ci_high: float | None = None
     ci_level: float | None = Field(None, description="confidence level of ci_low/ci_high, e.g. 0.95")
     threshold: float | None = Field(None, description="the bound the statistic was held to")
-    p_value: float | None = None
-    p_adjusted: float | None = Field(None, description="Holm-adjusted p-value (holm: true)")
+    p_value: float | None = Field(
+        None,
+        description="improves/non_inferior: bootstrap p of the rule's own one-sided null "
+        "(delta <= margin, delta <= -margin in the metric's good direction)",
+    )
+    p_adjusted: float | None = Field(None, description="Holm-adjusted p-value actually used (holm: true)")
+    test_level: float | None = Field(
+        None, description="level the rule's p was compared with: alpha, or Holm's alpha / (m - rank + 1)"
+    )
+    bound: float | None = Field(
+        None,
+        description="one-sided confidence bound of delta at 1 - test_level the rule was decided on "
+        "(lower bound; upper bound when lower is better)",
+    )
+    higher_is_better: bool | None = Field(None, description="the metric's direction the rule used")
+    mde: float | None = Field(
+        None, description="minimum detectable effect at n, test_level and 80% power (improves/non_inferior)"
+    )
+    missing_baseline: int | None = Field(
+        None, description="samples the candidate scored that have no baseline value (errored or dropped)"
+    )
+    missing_candidate: int | None = Field(
+        None, description="samples the baseline scored that have no candidate value (errored or dropped)"
+    )
+    warnings: list[str] = Field(default_factory=list, description="e.g. the margin is below the MDE")
     wins: int | None = None
     ties: int | None = None
     losses: int | None = None

@@ -1,5 +1,6 @@
-"""Statistics: bootstrap intervals and resampling (`bootstrap`), hypothesis tests and
-multiple-comparison control, and agreement measures. Pure numpy/scipy, seeded, no I/O."""
+"""Statistics: bootstrap intervals and resampling (`bootstrap`, `resample`), hypothesis tests and
+multiple-comparison control (`tests`, `margin`: one-sided margin tests and Holm's step-down), power
+(`power`: minimum detectable effects), and agreement measures. Pure numpy/scipy, seeded, no I/O."""
 
 from .bootstrap import (
     bootstrap_ci,
@@ -10,7 +11,22 @@ from .bootstrap import (
     percentile_interval,
     resample_sums,
 )
-from .resample import SharedResamples, bootstrap_p_value, paired_bootstrap_fn_p, paired_delta_interval
+from .margin import (
+    MarginTest,
+    holm_step_down,
+    lower_confidence_bound,
+    margin_p_value,
+    margin_tests,
+    resamples_for,
+)
+from .power import discordance_sd, minimum_detectable_effect, paired_sd
+from .resample import (
+    SharedResamples,
+    bootstrap_p_value,
+    paired_bootstrap_fn_deltas,
+    paired_bootstrap_fn_p,
+    paired_delta_interval,
+)
 from .tests import McNemarResult, holm, is_binary, mcnemar_exact, win_tie_loss
 
 # isort: split
@@ -24,21 +40,31 @@ from .agreement import (
 )
 
 __all__ = [
+    "MarginTest",
     "McNemarResult",
     "SharedResamples",
     "bootstrap_ci",
     "bootstrap_ci_fn",
     "bootstrap_p_value",
+    "discordance_sd",
     "holm",
+    "holm_step_down",
     "is_binary",
+    "lower_confidence_bound",
+    "margin_p_value",
+    "margin_tests",
     "mcnemar_exact",
+    "minimum_detectable_effect",
     "paired_bootstrap_ci",
     "paired_bootstrap_ci_fn",
+    "paired_bootstrap_fn_deltas",
     "paired_bootstrap_fn_p",
     "paired_delta_interval",
     "percentile",
+    "paired_sd",
     "percentile_interval",
     "resample_sums",
+    "resamples_for",
     "win_tie_loss",
     # agreement
     "HumanAgreement",

@@ -18,7 +18,13 @@ from numpy.typing import NDArray
 
 from .bootstrap import paired_bootstrap_ci_fn, percentile_interval, resample_sums
 
-__all__ = ["SharedResamples", "bootstrap_p_value", "paired_bootstrap_fn_p", "paired_delta_interval"]
+__all__ = [
+    "SharedResamples",
+    "bootstrap_p_value",
+    "paired_bootstrap_fn_deltas",
+    "paired_bootstrap_fn_p",
+    "paired_delta_interval",
+]
 
 
 def bootstrap_p_value(boot: NDArray[np.float64]) -> float:
@@ -28,11 +34,13 @@ def bootstrap_p_value(boot: NDArray[np.float64]) -> float:
     return min(1.0, 2.0 * (min(k_le, k_ge) + 1) / (boot.size + 1))
 
 
-def paired_bootstrap_fn_p(
-    n: int, fn_delta: Callable[[NDArray[np.intp]], float], n_boot: int, seed: int, alpha: float
-) -> tuple[float, float, float, float | None]:
-    """(delta, low, high, bootstrap p) from :func:`paired_bootstrap_ci_fn`, recording the resampled
-    deltas for the p-value (None with fewer than two samples)."""
+def paired_bootstrap_fn_deltas(
+    n: int, fn_delta: Callable[[NDArray[np.intp]], float], n_boot: int, seed: int
+) -> tuple[float, NDArray[np.float64]]:
+    """(delta on all samples, its ``n_boot`` resampled values) for a statistic computed by a
+    callback on resample indices: the resamples of :func:`paired_bootstrap_ci_fn` (and of
+    :func:`resample_sums`) for the same ``n`` and ``seed``. No resamples with fewer than two
+    samples; ``ValueError`` when the statistic is not finite on some resample."""
     seen: list[float] = []
 
     def record(idx: NDArray[np.intp]) -> float:
@@ -40,11 +48,19 @@ def paired_bootstrap_fn_p(
         seen.append(v)
         return v
 
-    point, lo, hi = paired_bootstrap_ci_fn(n, record, n_boot=n_boot, alpha=alpha, seed=seed)
-    boot = np.asarray(seen[1:], dtype=np.float64)  # the first call is the point estimate
-    p: float | None = None
-    if n >= 2 and boot.size:
-        p = bootstrap_p_value(boot)
+    point, _, _ = paired_bootstrap_ci_fn(n, record, n_boot=n_boot, alpha=0.05, seed=seed)
+    return point, np.asarray(seen[1:], dtype=np.float64)  # the first call is the point estimate
+
+
+def paired_bootstrap_fn_p(
+    n: int, fn_delta: Callable[[NDArray[np.intp]], float], n_boot: int, seed: int, alpha: float
+) -> tuple[float, float, float, float | None]:
+    """(delta, low, high, bootstrap p) from :func:`paired_bootstrap_fn_deltas`'s resampled deltas
+    (the interval of :func:`paired_bootstrap_ci_fn`; no p-value with fewer than two samples)."""
+    point, boot = paired_bootstrap_fn_deltas(n, fn_delta, n_boot, seed)
+    if n < 2 or not boot.size:
+        return point, point, point, None
+    lo, hi, p = paired_delta_interval(point, boot, n, alpha)
     return point, lo, hi, p
 
 

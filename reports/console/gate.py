@@ -1,5 +1,6 @@
 """Plain-text rendering of a gate verdict (`tunebench gate`, the demo): one line per rule with the
-numbers it was decided on and its reason, the notes, then the verdict line."""
+numbers it was decided on and its reason (then its warnings, indented), the notes, then the verdict
+line."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def render_verdict(v: Verdict) -> str:
     for r in v.rules:
         head = f"{r.suite}:{r.metric} {r.rule}".ljust(width)
         lines.append(f"{'PASS' if r.passed else 'FAIL'}  {head}  {rule_numbers(r)}  {r.reason}")
+        lines.extend(f"      warning: {w}" for w in r.warnings)
     for note in v.notes:
         lines.append(f"note: {note}")
     failed = sum(1 for r in v.rules if not r.passed)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -223,6 +224,21 @@ def test_corpus_macro_f1_delta_and_ci(env: Env) -> None:
     assert (m.wins, m.ties, m.losses) == (15, 16, 8)  # on per-sample category_cls
     acc = cmp.metric("category_cls.accuracy")
     assert acc.delta == pytest.approx(7 / 39)
+
+
+def test_bootstrap_replicates_are_kept_in_memory_for_the_gate(env: Env) -> None:
+    cmp = compare_runs(env.store, env.a, env.b, n_boot=500, suite=env.suite_dir)
+    for name in ("category", "summary_rouge.rougeL", "category_cls.macro_f1"):
+        m = cmp.metric(name)
+        boot = m.bootstrap_deltas
+        assert boot is not None and boot.shape == (500,)
+        _, lo, hi = stats.percentile_interval(m.delta or 0.0, boot, 0.05)  # the CI comes from them
+        assert (m.ci_low, m.ci_high) == (pytest.approx(lo), pytest.approx(hi))
+    # category and macro-F1 keep the same 39 samples: the same resamples (accuracy == category)
+    acc = cmp.metric("category_cls.accuracy").bootstrap_deltas
+    assert acc is not None and np.allclose(acc, cmp.metric("category").bootstrap_deltas)  # type: ignore[arg-type]
+    stored = Comparison.model_validate(env.store.get_records("comparison")[-1]["body"])
+    assert stored.id == cmp.id and stored.metric("category").bootstrap_deltas is None  # not stored
 
 
 def test_user_suite_found_through_the_run_record(env: Env) -> None:

@@ -1,5 +1,6 @@
-"""`tunebench gate`: policy loading (file:line errors), each rule kind, fail-closed paths, Holm, the
-CLI's exit codes and JSON output, stored verdicts.
+"""`tunebench gate`: policy loading (file:line errors), each rule kind, fail-closed paths (missing
+data on one side), Holm's step-down on one comparison, metric direction, power warnings, the CLI's
+exit codes and JSON output, stored verdicts.
 
 Mock models answer a 60-sample user suite ("gate-suite", and an identical "general-suite"): each
 script gets the category of sample i right or wrong by a rule given per test, so every delta, W/T/L
@@ -9,13 +10,16 @@ count and interval is known or computed from the runs themselves.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from builders import write_category_script, write_category_suite
 
+from harness import stats
 from harness.cli.main import main as cli
 from harness.compare import compare_runs
 from harness.errors import InputError
@@ -260,37 +264,128 @@ def test_model_spec_candidate_runs_each_suite_on_the_baselines_samples(env: Env)
 # --------------------------------------------------------------------------- Holm
 
 
-def test_holm_turns_a_borderline_pass_into_a_fail_with_a_wider_ci(env: Env) -> None:
+def test_holm_step_down_fails_a_borderline_rule_that_passes_alone(env: Env) -> None:
     base = env.run(first_half, "base")
-    cand = env.run(lambda i: i < 40, "cand")  # 10 wins, 0 losses: McNemar p ~ 0.002
-    # json_valid: all ties, p = 1 -> ranked last (level alpha); category ranked first (alpha / 2)
-    c05 = compare_runs(env.store, base, cand, alpha=0.05, save=False).metric("category")
-    c025 = compare_runs(env.store, base, cand, alpha=0.025, save=False).metric("category")
-    assert c05.ci_low is not None and c025.ci_low is not None
-    assert c025.ci_low < c05.ci_low
-    margin = (c05.ci_low + c025.ci_low) / 2
+    cand = env.run(lambda i: i < 25 or 30 <= i < 50, "cand")  # 20 wins, 5 losses
+    b = stats.resamples_for(0.05, 2)  # the gate's resamples for a family of two
+    cmp = compare_runs(env.store, base, cand, n_boot=b, save=False)
+    boot = cmp.metric("category").bootstrap_deltas
+    assert boot is not None and boot.size == b
+    # same resample indices for every metric: one paired bootstrap distribution per comparison
+    cols = [env.store.score_values(r, env.store.sample_ids(base)) for r in (base, cand)]
+    d = np.column_stack([cols[1][m] - cols[0][m] for m in ("category", "json_valid")])
+    assert np.allclose(boot, stats.resample_sums(d, n_boot=b, seed=0)[:, 0] / N)
+    # a margin whose one-sided p lies in (alpha / 2, alpha]: passes alone, fails at Holm's alpha / 2
+    values = np.unique(boot)
+    mids = [(x + y) / 2 for x, y in zip(values[:-1], values[1:], strict=True) if x > 0]
+    margin = next(t for t in mids if 0.025 < stats.margin_p_value(boot, round(t, 6)) <= 0.05)
     rules = (
         f"{{suite: ./gate-suite, metric: category, rule: improves, margin: {margin:.6f}}}",
-        "{suite: ./gate-suite, metric: json_valid, rule: non_inferior, margin: 0.01}",
+        "{suite: ./gate-suite, metric: json_valid, rule: improves}",  # all ties: p = 1, fails
     )
     plain = load_policy(env.policy(policy_text(*rules)))
     holm = load_policy(env.policy(policy_text(*rules, extra="holm: true\n"), name="holm.yaml"))
     v_plain = evaluate_gate(env.store, plain, {"gate-suite": cand}, {"gate-suite": base})
+    n_cmp = len(env.store.get_records("comparison"))
     v_holm = evaluate_gate(env.store, holm, {"gate-suite": cand}, {"gate-suite": base})
-    assert v_plain.passed and v_plain.exit_code == 0
-    assert not v_holm.passed and v_holm.exit_code == 1
+    # one comparison per (baseline, candidate) pair and gate: no record per Holm level
+    assert len(env.store.get_records("comparison")) == n_cmp + 1 == 2
+    assert v_holm.policy["n_boot"] == b and env.store.get_records("comparison")[-1]["body"]["n_boot"] == b
     rp, rh = v_plain.rules[0], v_holm.rules[0]
-    assert rp.passed and not rh.passed
-    assert rp.ci_level == pytest.approx(0.95) and rh.ci_level == pytest.approx(0.975)
-    assert (
-        rh.ci_low is not None and rp.ci_low is not None and rh.ci_high is not None and rp.ci_high is not None
-    )
-    assert rh.ci_low < rp.ci_low and rh.ci_high >= rp.ci_high  # wider
-    assert rh.ci_low == pytest.approx(c025.ci_low)
-    assert rh.p_adjusted == pytest.approx(min(1.0, 2 * rh.p_value))  # type: ignore[operator]
-    assert "Holm level alpha=0.025" in rh.reason
-    assert v_holm.rules[1].passed and "Holm level alpha=0.05" in v_holm.rules[1].reason
+    assert rp.passed and not v_plain.rules[1].passed
+    assert not rh.passed and not v_holm.passed and v_holm.exit_code == 1
+    assert rp.p_value == pytest.approx(rh.p_value) and 0.025 < rh.p_value <= 0.05  # type: ignore[operator]
+    assert (rp.test_level, rh.test_level) == (pytest.approx(0.05), pytest.approx(0.025))
+    assert rh.p_adjusted == pytest.approx(2 * rh.p_value)  # type: ignore[operator]
     assert rp.p_adjusted is None
+    # the reported CI stays the comparison's 95% CI; the decision reads the one-sided bound
+    assert rp.ci_level == rh.ci_level == pytest.approx(0.95) and rp.ci_low == rh.ci_low
+    assert rp.bound is not None and rh.bound is not None and rh.bound <= margin < rp.bound
+    assert "Holm level alpha=0.025" in rh.reason and "does not improve" in rh.reason
+    assert "one-sided 95%" in rp.reason and "improves" in rp.reason
+    assert v_holm.rules[1].test_level == pytest.approx(0.05)  # ranked last (p = 1)
+
+
+def test_lower_is_better_metric_is_decided_in_its_direction(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A metric counting bad outputs (here `category` read as a flag rate): more is worse."""
+    import harness.gate.decision as decision
+
+    monkeypatch.setattr(decision, "higher_is_better", lambda run, metric: metric != "category")
+    base = env.run(first_half, "base")  # flags 30 of 60
+    worse = env.run(all_right, "worse")  # flags all 60: delta +0.5 is a regression
+    better = env.run(lambda i: i < 10, "better")  # flags 10: delta -0.333 is an improvement
+    pol = load_policy(
+        env.policy(
+            policy_text(
+                "{suite: ./gate-suite, metric: category, rule: non_inferior, margin: 0.05}",
+                "{suite: ./gate-suite, metric: category, rule: improves, margin: 0.1}",
+                "{suite: ./gate-suite, metric: category, rule: max_regressed_samples, max: 5}",
+            )
+        )
+    )
+    v = evaluate_gate(env.store, pol, {"gate-suite": worse}, {"gate-suite": base})
+    ni, imp, reg = v.rules
+    assert not v.passed and not ni.passed and not imp.passed and not reg.passed
+    assert ni.higher_is_better is False and ni.threshold == pytest.approx(0.05)
+    assert "upper CI bound of delta" in ni.reason and "(lower is better)" in ni.reason
+    assert "regressed beyond the margin" in ni.reason
+    assert "30 sample(s) regressed > 5" in reg.reason
+    v = evaluate_gate(env.store, pol, {"gate-suite": better}, {"gate-suite": base})
+    assert v.passed, [r.reason for r in v.rules]
+    assert v.rules[1].threshold == pytest.approx(-0.1) and v.rules[1].bound < -0.1  # type: ignore[operator]
+
+
+def test_missing_data_on_one_side_fails_closed(env: Env) -> None:
+    base = env.run(first_half, "base")
+    cand = env.run(all_right, "cand")
+    pol = load_policy(
+        env.policy(policy_text("{suite: ./gate-suite, metric: category, rule: non_inferior, margin: 0.05}"))
+    )
+    assert evaluate_gate(env.store, pol, {"gate-suite": cand}, {"gate-suite": base}).passed
+
+    def set_none(run: str, ids: list[str]) -> None:  # a scorer that errored on these samples
+        with sqlite3.connect(env.tmp / "ws" / "tunebench.db") as raw:
+            raw.executemany(
+                "UPDATE scores SET value = NULL WHERE run_id = ? AND name = 'category' AND sample_id = ?",
+                [(run, sid) for sid in ids],
+            )
+
+    set_none(base, ["s00", "s01"])  # missing on both sides alike: the pairing stays fair
+    set_none(cand, ["s00", "s01"])
+    r = evaluate_gate(env.store, pol, {"gate-suite": cand}, {"gate-suite": base}).rules[0]
+    assert r.passed and r.n == N - 2 and (r.missing_baseline, r.missing_candidate) == (0, 0)
+    set_none(cand, ["s40", "s41", "s42"])  # the candidate errored on three more
+    set_none(base, ["s50"])
+    r = evaluate_gate(env.store, pol, {"gate-suite": cand}, {"gate-suite": base}).rules[0]
+    assert not r.passed and (r.missing_baseline, r.missing_candidate) == (1, 3)
+    assert "missing data fails closed: baseline 1 errored/missing, candidate 3 errored/missing" in r.reason
+
+
+def test_rule_warns_when_its_margin_is_below_the_detectable_effect(env: Env) -> None:
+    base = env.run(first_half, "base", limit=40)
+    cand = env.run(lambda i: i >= 10, "cand", limit=40)  # 10 losses, 10 wins of 40: delta 0
+    pol = env.policy(
+        policy_text(
+            "{suite: ./gate-suite, metric: category, rule: non_inferior, margin: 0.05}",
+            "{suite: ./gate-suite, metric: category, rule: non_inferior, margin: 0.6}",
+            extra="min_samples: 10\n",
+        )
+    )
+    code, out, _ = gate(env, pol, [cand], [base])
+    assert code == 1
+    v = Verdict.model_validate(env.store.get_records("verdict")[-1]["body"])
+    small, wide = v.rules
+    # binary: sd(d) from the discordance, p10 = p01 = 0.25 -> sqrt(0.5); MDE = 2.486 * 0.707 / sqrt(40)
+    mde = stats.minimum_detectable_effect(stats.discordance_sd(0.25, 0.25), 40, 0.05)
+    assert small.mde == pytest.approx(mde) and wide.mde == pytest.approx(mde) and 0.2 < mde < 0.35
+    want = f"n=40 cannot show non-inferiority within 0.05 at alpha 0.05 (minimum detectable effect {mde:.3f}"
+    assert small.warnings and small.warnings[0].startswith(want)
+    assert wide.warnings == [] and wide.passed
+    lines = out.splitlines()
+    at = lines.index(rule_line(out, "non_inferior(margin=0.05)"))
+    assert lines[at + 1].strip().startswith("warning: " + want)
 
 
 # --------------------------------------------------------------------------- malformed policies

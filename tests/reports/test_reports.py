@@ -306,6 +306,9 @@ def _verdict(env: Env, passed: bool) -> dict[str, Any]:
                 "p_adjusted": 0.69,
                 "n": 12,
                 "line": 3,
+                "test_level": 0.05,
+                "mde": 0.3,
+                "warnings": ["n=12 cannot show non-inferiority within 0.05 at alpha 0.05 <i>"],
             },
             {
                 "rule": "at_least(0.9)",
@@ -339,6 +342,7 @@ def test_verdict_reports(env: Env) -> None:
     assert r"&lt;script&gt;alert(1)&lt;/script&gt; \| fails closed" in md  # escaped cell
     assert "<script" not in outside_fences(md)
     assert "| exact | 0.667 | 0.833 |" in md  # the comparison's metrics table is embedded
+    assert "⚠ n=12 cannot show non-inferiority within 0.05 at alpha 0.05 &lt;i&gt;" in md  # rule warning
 
     html = render(kind, body, "html")
     assert_self_contained(html)
@@ -347,6 +351,7 @@ def test_verdict_reports(env: Env) -> None:
     assert "CI low -0.083 &gt;= -0.05 margin... ok" in html
     assert f"json_valid 0.833 &lt; 0.9: {SCRIPT_ESCAPED} | fails closed" in html
     assert "line 5" in html and "holm correction over 1 rule" in html
+    assert '<div class="note">⚠ n=12 cannot show non-inferiority within 0.05 at alpha 0.05 &lt;i&gt;' in html
     assert html.count("<svg") >= 1 and "Worst regressions" in html  # the comparison, embedded
 
     doc = json.loads(render(kind, body, "json"))
