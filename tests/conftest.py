@@ -92,6 +92,19 @@ def store(store_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
+def default_store_on_both(store_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once per store: on the postgres case every Store() opened without a URL, and every
+    CLI call (through $TUNEBENCH_STORE), goes to the fresh PostgreSQL database; on the sqlite case
+    the test keeps its own workspace store. Used autouse by the workflow test folders."""
+    if not store_url.startswith("sqlite"):
+        import harness.store.core as core
+
+        monkeypatch.setattr(core, "default_url", lambda workspace=None: store_url)
+        monkeypatch.setenv("TUNEBENCH_STORE", store_url)
+    return store_url
+
+
+@pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty workspace, used by the library and the CLI through TUNEBENCH_HOME."""
     ws = tmp_path / "ws"

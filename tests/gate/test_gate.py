@@ -10,13 +10,13 @@ count and interval is known or computed from the runs themselves.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from builders import write_category_script, write_category_suite
 
 from harness import stats
@@ -346,11 +346,12 @@ def test_missing_data_on_one_side_fails_closed(env: Env) -> None:
     assert evaluate_gate(env.store, pol, {"gate-suite": cand}, {"gate-suite": base}).passed
 
     def set_none(run: str, ids: list[str]) -> None:  # a scorer that errored on these samples
-        with sqlite3.connect(env.tmp / "ws" / "tunebench.db") as raw:
-            raw.executemany(
-                "UPDATE scores SET value = NULL WHERE run_id = ? AND name = 'category' AND sample_id = ?",
-                [(run, sid) for sid in ids],
-            )
+        with env.store.engine.begin() as conn:  # the test's store, SQLite or PostgreSQL
+            for sid in ids:
+                conn.execute(
+                    sa.text("UPDATE scores SET value = NULL WHERE run_id = :r AND name = 'category' AND sample_id = :s"),
+                    {"r": run, "s": sid},
+                )
 
     set_none(base, ["s00", "s01"])  # missing on both sides alike: the pairing stays fair
     set_none(cand, ["s00", "s01"])
