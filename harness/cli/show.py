@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from ..fmt import metrics_table, num
 from ..store.reports import worst_samples
-from ..suite import load_suite
+from ..suite import suite_for_run
 from ..types import last_user_content
 from .common import open_store
 
@@ -16,12 +17,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run id (or a unique prefix)")
     p.add_argument("--worst", type=int, default=5, help="how many failing samples to print")
     p.add_argument("--metric", help="rank samples by this score (default: the suite's primary metric)")
+    p.add_argument(
+        "--suite", action="store_true", help="print the suite the run was made with (stored YAML) and exit"
+    )
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     store = open_store(args)
     rec = store.get_run(args.run)
+    if getattr(args, "suite", False):
+        from .show_suite import print_suite
+
+        return print_suite(store, rec)
     print(f"run {rec.id}  {rec.suite}@{rec.suite_version}+{rec.suite_hash[:12]}  status={rec.status}")
     print(f"model {rec.model.label}  prompt {rec.prompt.name}  split {rec.split}  n={rec.n_samples}")
     print(metrics_table(rec.metrics))
@@ -31,14 +39,14 @@ def main(args: argparse.Namespace) -> int:
             f"prompt tokens/request {num(u.get('prompt_tokens_mean'), 1)}  latency p50 "
             f"{num(u.get('latency_p50_s'), 2)}s  p95 {num(u.get('latency_p95_s'), 2)}s  errors {int(u.get('errors', 0))}"
         )
+    for w in rec.warnings:
+        print(f"warning: {w}")
     metric = args.metric
     if metric is None:
-        for ref in (rec.suite_path, rec.suite):
-            try:
-                metric = load_suite(ref).primary_metric if ref else None
-            except Exception:
-                continue
-            break
+        try:
+            metric = suite_for_run(store, rec).primary_metric
+        except InputError:
+            metric = None
     # at least one, so that the heading says whether anything fails even with --worst 0
     _, worst = worst_samples(store, rec.id, metric, max(args.worst, 1))
     if worst:
