@@ -46,7 +46,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from . import stats
+from . import provenance, stats
 from .errors import InputError
 from .health import output_health
 from .metrics import aggregate, scorer_metric_info
@@ -73,9 +73,10 @@ from .types import (
 
 
 def generation_key(spec: ModelSpec, config: GenerationConfig, messages: Messages) -> str:
-    """Content address of one generation. The chat template is part of the weights identity (the
-    model folder's hash covers its tokenizer and template files), so messages + identity name the
-    exact prompt text."""
+    """Content address of one generation. `spec.identity` covers the weights and every tokenizer
+    and chat-template file (models/spec.py weights_digest), the adapter, the precision, and the
+    revision (the commit a hub model is pinned to, an endpoint's #rev=), so messages + identity name
+    the exact prompt text and the exact model."""
     return stable_hash({"model": spec.identity, "gen": config.model_dump(mode="json"), "prompt": messages})
 
 
@@ -326,6 +327,11 @@ def run_suite(
             "tags": tags or {},
         }
     )
+    if spec.adapter and len(store.get_generations(keys)) < len(set(keys)):
+        # load now: the backend refuses a no-op adapter (models/adapter_check.py) before anything is
+        # written; a run served entirely from the cache never loads the model
+        lazy.get()
+    warnings = provenance.start_warnings(spec)
     record = store.find_unfinished_run(config_key)
     resumed = record is not None
     if record is None:
@@ -344,8 +350,11 @@ def run_suite(
             n_samples=len(items),
             created_at=now_iso(),
             tags=tags or {},
+            warnings=warnings,
         )
         store.insert_run(record, config_key)
+    provenance.store_suite_snapshot(store, suite, prompt, split, fewshot)
+    provenance.emit(warnings)
 
     # -- generation (cached, committed per batch) -------------------------------------------------
     cached = store.get_generations(keys)
@@ -481,9 +490,14 @@ def run_suite(
     env = dict(record.env)
     if lazy.loaded and "torch" in sys.modules:  # loading the backend sets torch's thread count
         env["torch_threads"] = sys.modules["torch"].get_num_threads()
+    fingerprints = provenance.endpoint_fingerprints(completions)
+    env = provenance.env_with_fingerprints(env, fingerprints)
+    late = provenance.fingerprint_warnings(store, record, fingerprints)
+    provenance.emit(late)
     record = record.model_copy(
         update={
             "env": env,
+            "warnings": provenance.merge_warnings(record.warnings, warnings, late),
             "status": "completed",
             "metrics": metrics,
             "metric_info": metric_info,

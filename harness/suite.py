@@ -1,5 +1,6 @@
 """Suites: declarative YAML (`suites/<name>/suite.yaml`), versioned, content-hashed, registered by
-name. A user can also point at their own suite folder or file."""
+name. A user can also point at their own suite folder or file. Every run stores a snapshot of the
+resolved suite (`suite_snapshot`), so `suite_for_run` can replay it when the YAML is gone."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .data import load_samples
@@ -21,12 +23,17 @@ from .types import (
     CarveSpec,
     DatasetRef,
     GenerationConfig,
+    Message,
     PromptConfig,
+    RunRecord,
     Sample,
     ScorerSpec,
     Suite,
     stable_hash,
 )
+
+if TYPE_CHECKING:
+    from .store import Store
 from .yamlio import _line_of, load_model, read_yaml
 
 BUILTIN_ROOT = Path(__file__).resolve().parent.parent / "suites"
@@ -245,3 +252,89 @@ def draw_fewshot(suite: Suite, prompt: PromptConfig, eval_split: str) -> list[Sa
     pool = load_split(suite, prompt.fewshot.split)
     rng = random.Random(prompt.fewshot.seed)
     return rng.sample(pool, min(k, len(pool)))
+
+
+# -- replaying a run: the resolved suite it was made with -----------------------------------------
+
+
+def snapshot_id(suite_hash: str, prompt: PromptConfig, split: str) -> str:
+    """Id of the suite snapshot a run of this suite, prompt and split stores (one per triple)."""
+    return stable_hash({"suite": suite_hash, "prompt": prompt.model_dump(mode="json"), "split": split})
+
+
+def suite_snapshot(
+    suite: Suite, prompt: PromptConfig, split: str, fewshot: Sequence[Sample] = ()
+) -> dict[str, Any]:
+    """Everything a run needs to be replayed without the suite folder: the suite as loaded (every
+    field the content hash covers: dataset, prompts, generation config, scorers with their
+    arguments), the suite.yaml text when it still hashes the same, each data split's sha256, and
+    the run's prompt with its few-shot examples rendered (the chat the model saw, with `{input}`
+    where each sample's text goes)."""
+    from .prompts import build_messages
+
+    payload = suite.model_dump(mode="json", exclude={"root", "content_hash"})
+    data = {}
+    for sp_name in suite.dataset.splits:
+        sp = split_path(suite, sp_name)
+        if sp is not None and sp.exists():
+            data[sp_name] = _file_digest(sp)
+    yaml_path = Path(suite.root) / "suite.yaml" if suite.root else None
+    source = None
+    if yaml_path is not None and yaml_path.is_file():
+        text = yaml_path.read_text(encoding="utf-8")
+        try:
+            parsed = SuiteFile.model_validate(yaml.safe_load(text)).model_dump(mode="json")
+        except Exception:  # edited into something invalid since it was loaded
+            parsed = None
+        if parsed is not None and stable_hash({"suite": parsed, "data": data}) == suite.content_hash:
+            source = text
+    placeholder = Sample(id="{input}", messages=(Message(role="user", content="{input}"),))
+    return {
+        "suite_hash": suite.content_hash,
+        "suite_ref": suite.ref,
+        "suite_path": str(yaml_path) if yaml_path else None,
+        "suite": payload,
+        "source_yaml": source,
+        "data_sha256": data,
+        "verified": stable_hash({"suite": payload, "data": data}) == suite.content_hash,
+        "split": split,
+        "prompt": prompt.model_dump(mode="json"),
+        "fewshot_ids": [s.id for s in fewshot],
+        "prompt_messages": build_messages(placeholder, prompt, fewshot),
+    }
+
+
+def suite_from_snapshot(body: dict[str, Any]) -> Suite:
+    """The Suite a snapshot was taken of (no root folder: its data is not needed to replay scores)."""
+    return Suite(**body["suite"], root=None, content_hash=body["suite_hash"])
+
+
+def suite_for_run(store: Store | None, record: RunRecord) -> Suite:
+    """The suite `record` was made with: loaded from disk when its suite.yaml (or registered name)
+    still has the run's content hash, else rebuilt from the snapshot the run stored (scorers
+    included, so corpus metrics get their intervals back). InputError when neither exists (a run
+    made before snapshots were stored, whose suite has moved or changed)."""
+    tried: list[str] = []
+    for ref in dict.fromkeys(r for r in (record.suite_path, record.suite) if r):
+        try:
+            s = load_suite(ref)
+        except Exception as e:  # an unregistered user suite, a moved folder, ...
+            tried.append(f"{ref}: {str(e).splitlines()[0]}")
+            continue
+        if s.content_hash == record.suite_hash:
+            return s
+        tried.append(f"{ref}: content hash {s.content_hash[:12]}, the run used {record.suite_hash[:12]}")
+    if store is not None:
+        from .store.snapshots import get_suite_snapshot, suite_snapshot_for_hash
+
+        body = get_suite_snapshot(
+            store, snapshot_id(record.suite_hash, record.prompt, record.split)
+        ) or suite_snapshot_for_hash(store, record.suite_hash)
+        if body is not None:
+            return suite_from_snapshot(body)
+        tried.append("the store holds no snapshot of it (the run predates stored suites)")
+    raise InputError(
+        f"run {record.id}: suite {record.suite}@{record.suite_version}+{record.suite_hash[:12]} not found: "
+        + "; ".join(tried),
+        hint="pass the suite the run used (--suite PATH)",
+    )

@@ -226,12 +226,18 @@ class ModelSpec(BaseModel):
     url: str | None = None
     dtype: str = "auto"
     quantization: str | None = Field(None, description="e.g. 'nf4' when the base is loaded in 4-bit")
+    revision: str | None = Field(
+        None,
+        description="hf hub models: the commit the base is pinned to; openai: the deployment revision "
+        "given as openai:MODEL@URL#rev=REV (harness/models/spec.py)",
+    )
     raw: str = ""
 
     @property
     def identity(self) -> dict[str, Any]:
-        """What the generation cache keys on: weights and adapter identity plus precision."""
-        return {
+        """What the generation cache keys on: weights and adapter identity plus precision, and the
+        revision when there is one (left out otherwise, so unpinned specs keep their cache keys)."""
+        ident: dict[str, Any] = {
             "backend": self.backend,
             "base": self.base_hash or self.base,
             "adapter": self.adapter_hash or self.adapter,
@@ -239,6 +245,9 @@ class ModelSpec(BaseModel):
             "dtype": self.dtype,
             "quantization": self.quantization,
         }
+        if self.revision is not None:
+            ident["revision"] = self.revision
+        return ident
 
     @property
     def label(self) -> str:
@@ -395,6 +404,12 @@ class RunRecord(BaseModel):
     created_at: str = ""
     finished_at: str | None = None
     tags: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="what may make this run's numbers not mean what they seem (an adapter loaded on "
+        "another base than it was trained on, an endpoint whose fingerprint changed); comparisons "
+        "that use the run repeat them",
+    )
 
 
 class SampleResult(BaseModel):

@@ -68,9 +68,14 @@ def enrich(store: Store, kind: str, body: dict[str, Any], *, worst: int = WORST_
     return out
 
 
-def _primary_metric(body: dict[str, Any]) -> str | None:
-    from harness.suite import load_suite
+def _primary_metric(body: dict[str, Any], store: Store | None = None) -> str | None:
+    from harness.suite import load_suite, suite_for_run
+    from harness.types import RunRecord
 
+    try:  # on disk with the run's hash, else the suite snapshot the run stored
+        return suite_for_run(store, RunRecord.model_validate(body)).primary_metric
+    except (InputError, ValueError):
+        pass
     for ref in (body.get("suite_path"), body.get("suite")):
         if not ref:
             continue
@@ -89,7 +94,7 @@ def worst_samples(store: Store, body: dict[str, Any], k: int) -> tuple[str | Non
     streaming and keeping only k candidates)."""
     if k <= 0:
         return None, []
-    metric = _primary_metric(body)
+    metric = _primary_metric(body, store)
     metrics = as_dict(body.get("metrics"))
     if metric is not None and metric not in metrics and not any(m.startswith(metric + ".") for m in metrics):
         metric = None

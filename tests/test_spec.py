@@ -42,9 +42,146 @@ def test_hf_local_folder(workspace: Path, tmp_path: Path) -> None:
     assert parse_spec(f"hf:{changed}").base_hash != spec.base_hash
 
 
-def test_hf_hub_id_unresolved(workspace: Path) -> None:
-    spec = parse_spec("hf:google/gemma-3-270m")
-    assert spec.base == "google/gemma-3-270m" and spec.base_hash is None
+COMMIT_A = "a" * 40
+COMMIT_B = "b" * 40
+
+
+def fake_hub_cache(cache: Path, repo: str, refs: dict[str, str]) -> Path:
+    """A local folder in the Hugging Face cache layout: refs/<name> holds a commit, and
+    snapshots/<commit>/ the files downloaded at it."""
+    root = cache / ("models--" + repo.replace("/", "--"))
+    for ref, commit in refs.items():
+        (root / "refs").mkdir(parents=True, exist_ok=True)
+        (root / "refs" / ref).write_text(commit)
+        fake_model(root / "snapshots" / commit, commit.encode())
+    return root
+
+
+def test_hf_hub_id_pinned_to_the_cached_commit(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    fake_hub_cache(tmp_path / "hub", "acme/tiny", {"main": COMMIT_A, "v2": COMMIT_B})
+    spec = parse_spec("hf:acme/tiny")
+    assert spec.base == "acme/tiny" and spec.base_hash is None and spec.revision == COMMIT_A
+    assert spec.identity["revision"] == COMMIT_A
+    tagged = parse_spec("hf:acme/tiny#rev=v2")
+    assert tagged.base == "acme/tiny" and tagged.revision == COMMIT_B and tagged.raw == "hf:acme/tiny#rev=v2"
+    assert tagged.identity != spec.identity
+    # a full commit is taken as is (it names exactly one tree), with an adapter too
+    adapter = fake_adapter(tmp_path / "adapter")
+    pinned = parse_spec(f"hf:acme/tiny#rev={COMMIT_B.upper()}+lora:{adapter}")
+    assert pinned.revision == COMMIT_B and pinned.adapter == str(adapter.resolve())
+    # main moves: the same spec now pins another commit, so the cache cannot serve the old outputs
+    (tmp_path / "hub" / "models--acme--tiny" / "refs" / "main").write_text(COMMIT_B)
+    assert parse_spec("hf:acme/tiny").identity == tagged.identity != spec.identity
+    # unresolved specs (resolve=False) leave the revision as given
+    assert parse_spec("hf:acme/tiny", resolve=False).revision is None
+
+
+def test_hf_hub_id_that_cannot_be_pinned_is_refused(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    with pytest.raises(InputError, match="cannot resolve the commit to pin it to") as ei:
+        parse_spec("hf:google/gemma-3-270m")
+    assert "#rev=COMMIT" in ei.value.render()
+    # a ref whose snapshot folder is missing is not a usable pin either
+    root = tmp_path / "empty-hub" / "models--acme--gone"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(COMMIT_A)
+    with pytest.raises(InputError, match="acme/gone"):
+        parse_spec("hf:acme/gone")
+
+
+def test_hub_revision_asks_the_hub_when_online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import huggingface_hub
+
+    from harness.models.hub import resolve_hub_revision
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    fake_hub_cache(tmp_path / "hub", "acme/tiny", {"main": COMMIT_A})
+    asked = []
+
+    class Info:
+        sha = COMMIT_B
+
+    def model_info(self: object, repo_id: str, *, revision: str | None = None, **kw: object) -> Info:
+        asked.append((repo_id, revision))
+        return Info()
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    assert resolve_hub_revision("acme/tiny") == COMMIT_B  # the hub's answer beats a stale cache
+    assert asked == [("acme/tiny", None)]
+
+    def unreachable(self: object, repo_id: str, **kw: object) -> Info:
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", unreachable)
+    assert resolve_hub_revision("acme/tiny") == COMMIT_A  # unreachable: the cache's pin
+
+
+def test_revision_on_a_local_folder_is_refused(workspace: Path, tmp_path: Path) -> None:
+    base = fake_model(tmp_path / "base")
+    with pytest.raises(InputError, match="local folder is identified by the hash"):
+        parse_spec(f"hf:{base}#rev=main")
+
+
+def test_openai_revision_enters_the_identity(workspace: Path) -> None:
+    plain = parse_spec("openai:m@http://h:8000/v1")
+    r1 = parse_spec("openai:m@http://h:8000/v1#rev=2024-06-01")
+    r2 = parse_spec("openai:m@http://h:8000/v1#rev=ckpt-1200")
+    assert (r1.base, r1.url, r1.revision) == ("m", "http://h:8000/v1", "2024-06-01")
+    assert "revision" not in plain.identity  # unpinned specs keep the cache keys they had
+    assert len({str(plain.identity), str(r1.identity), str(r2.identity)}) == 3
+    with pytest.raises(InputError, match="#rev=REVISION"):
+        parse_spec("openai:m@http://h:8000/v1#rev=")
+
+
+def test_identity_covers_every_tokenizer_file_and_the_chat_template(tmp_path: Path) -> None:
+    from harness.models.spec import weights_digest
+
+    base = fake_model(tmp_path / "base")
+    (base / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}))
+    seen = {weights_digest(base)}
+    for name, content in [
+        ("tokenizer_config.json", json.dumps({"chat_template": "{{ messages[0] }}"})),
+        ("chat_template.jinja", "{{ bos }}"),
+        ("additional_chat_templates/tool_use.jinja", "{{ tools }}"),
+        ("merges.txt", "a b\n"),
+        ("vocab.txt", "[PAD]\n"),
+        ("spiece.model", "sp"),
+        ("tokenizer.tiktoken", "tk"),
+        ("modeling_custom.py", "x = 1"),
+    ]:
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(content)
+        digest = weights_digest(base)
+        assert digest not in seen, name
+        seen.add(digest)
+    for name in ("README.md", ".gitattributes", ".cache/huggingface/download/x.json", "logo.png"):
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text("doc")
+        assert weights_digest(base) in seen, name  # documentation and bookkeeping are not identity
+
+
+def test_weights_hash_cache_sees_every_change(workspace: Path, tmp_path: Path) -> None:
+    import os
+    import time
+
+    base = fake_model(tmp_path / "base")
+    tpl = base / "chat_template.jinja"
+    tpl.write_text("{{ a }}")
+    h1 = weights_hash(base)
+    st = tpl.stat()
+    time.sleep(0.05)  # past the kernel's coarse timestamp granularity
+    tpl.write_text("{{ b }}")  # same size, and the mtime put back as `cp -p` would
+    os.utime(tpl, ns=(st.st_atime_ns, st.st_mtime_ns))
+    h2 = weights_hash(base)
+    assert h2 != h1 and h2 == weights_hash(base)
 
 
 def test_hf_with_lora(workspace: Path, tmp_path: Path) -> None:

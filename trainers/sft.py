@@ -29,6 +29,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from harness.errors import InputError, Problem
+from harness.models.adapter_check import base_identity
 from harness.models.spec import weights_digest
 from harness.textio import read_text
 from trainers.config import TrainConfig
@@ -232,7 +233,14 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     trained.save_pretrained(adapter_dir)
     tokenizer.save_pretrained(adapter_dir)
     base_precision = str(dtype).removeprefix("torch.")
-    meta = {"base_model": config.base_model, "base_precision": base_precision, "quantization": quantization}
+    meta: dict[str, Any] = {
+        "base_model": config.base_model,
+        "base_precision": base_precision,
+        "quantization": quantization,
+    }
+    # the base's identity (weights hash of a local folder, else the hub commit loaded), so an eval on
+    # another base warns (harness/models/adapter_check.py base_identity_warnings)
+    meta.update(base_identity(config.base_model, trained.get_base_model()))
     (adapter_dir / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
 

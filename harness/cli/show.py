@@ -7,10 +7,11 @@ import argparse
 from reports.console.run_summary import health_lines, usage_line
 from reports.console.sample_view import sample_view
 
+from ..errors import InputError
 from ..fmt import metrics_table, num
 from ..inspect_run import first_result, latency_label, run_samples
 from ..store.reports import worst_samples
-from ..suite import load_suite
+from ..suite import suite_for_run
 from ..types import last_user_content
 from .common import open_store
 
@@ -30,12 +31,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--full", action="store_true", help="print every sample of the run whole instead of the worst samples"
     )
+    p.add_argument(
+        "--suite", action="store_true", help="print the suite the run was made with (stored YAML) and exit"
+    )
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     store = open_store(args)
     rec = store.get_run(args.run)
+    if getattr(args, "suite", False):
+        from .show_suite import print_suite
+
+        return print_suite(store, rec)
     print(f"run {rec.id}  {rec.suite}@{rec.suite_version}+{rec.suite_hash[:12]}  status={rec.status}")
     print(f"model {rec.model.label}  prompt {rec.prompt.name}  split {rec.split}  n={rec.n_samples}")
     print(metrics_table(rec.metrics))
@@ -45,6 +53,8 @@ def main(args: argparse.Namespace) -> int:
         print(usage_line(u, label, errors=True))
     for line in health_lines(rec.health, rec.id):
         print(line)
+    for w in rec.warnings:
+        print(f"warning: {w}")
     if args.sample or args.full:
         for r in run_samples(store, rec, args.sample):
             print()
@@ -52,12 +62,10 @@ def main(args: argparse.Namespace) -> int:
         return 0
     metric = args.metric
     if metric is None:
-        for ref in (rec.suite_path, rec.suite):
-            try:
-                metric = load_suite(ref).primary_metric if ref else None
-            except Exception:
-                continue
-            break
+        try:
+            metric = suite_for_run(store, rec).primary_metric
+        except InputError:
+            metric = None
     # at least one, so that the heading says whether anything fails even with --worst 0
     _, worst = worst_samples(store, rec.id, metric, max(args.worst, 1))
     if worst:

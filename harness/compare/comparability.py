@@ -1,8 +1,9 @@
 """What makes two runs comparable: `check_comparable` refuses (InputError naming every difference,
 with a hint) unless both are completed runs of the same suite name, version and content hash, on
 the same split, over the same sample ids. Models and prompts may differ: that is what is compared.
-Also: warnings for an adapter evaluated on another precision than it was trained on, and the suite
-the runs were made with (needed to rebuild corpus-level scorers)."""
+Also: warnings for an adapter evaluated on another precision than it was trained on, the warnings
+each run stored (`run_warnings`), and the suite the runs were made with (needed to rebuild
+corpus-level scorers; from disk or the run's stored snapshot)."""
 
 from __future__ import annotations
 
@@ -96,22 +97,35 @@ def precision_warnings(tag: str, spec: ModelSpec) -> list[str]:
     ]
 
 
-def resolve_suite(rec: RunRecord, suite: Suite | str | Path | None) -> tuple[Suite | None, str]:
-    """The suite the runs were made with (same content hash), or None and why not."""
-    from ..suite import load_suite
+def run_warnings(tag: str, rec: RunRecord) -> list[str]:
+    """The warnings a run stored (an adapter loaded on another base than it was trained on, a changed
+    endpoint fingerprint), repeated for a comparison that uses it; the adapter's base identity is
+    checked again, as precision is, for runs stored before runs kept warnings."""
+    from ..models.adapter_check import base_identity_warnings
+
+    found = dict.fromkeys([*rec.warnings, *base_identity_warnings(rec.model)])
+    return [f"run {tag}: {w}" for w in found]
+
+
+def resolve_suite(
+    rec: RunRecord, suite: Suite | str | Path | None, store: Store | None = None
+) -> tuple[Suite | None, str]:
+    """The suite the runs were made with (same content hash): the one given, else
+    `harness.suite.suite_for_run` (on disk, else the snapshot the run stored); or None and why not."""
+    from ..suite import load_suite, suite_for_run
 
     tried: list[str] = []
-    candidates: list[Suite | str | Path] = [suite] if suite is not None else []
-    if rec.suite_path:
-        candidates.append(rec.suite_path)
-    candidates.append(rec.suite)
-    for cand in candidates:
+    if suite is not None:
         try:
-            s = cand if isinstance(cand, Suite) else load_suite(cand)
+            s = suite if isinstance(suite, Suite) else load_suite(suite)
         except Exception as e:  # an unregistered user suite, a moved folder, ...
-            tried.append(f"{cand}: {str(e).splitlines()[0]}")
-            continue
-        if s.content_hash == rec.suite_hash:
-            return s, ""
-        tried.append(f"{cand}: content hash {s.content_hash[:12]}, the runs used {rec.suite_hash[:12]}")
+            tried.append(f"{suite}: {str(e).splitlines()[0]}")
+        else:
+            if s.content_hash == rec.suite_hash:
+                return s, ""
+            tried.append(f"{suite}: content hash {s.content_hash[:12]}, the runs used {rec.suite_hash[:12]}")
+    try:
+        return suite_for_run(store, rec), ""
+    except InputError as e:
+        tried.append(str(e.args[0]))
     return None, "; ".join(tried)

@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..scorers import BaseScorer, build_scorer
 from ..store import Store, new_run_id, now_iso
 from ..types import RunRecord, Suite
-from .comparability import check_comparable, precision_warnings, resolve_suite
+from .comparability import check_comparable, precision_warnings, resolve_suite, run_warnings
 from .corpus import corpus_delta, prepare_corpus
 from .cost import cost_rows
 from .diffs import pick_rank_metric, top_diffs
@@ -52,6 +52,7 @@ def compare_runs(
     notes: list[str] = []
     for tag, rec in (("A", a), ("B", b)):
         warnings += precision_warnings(tag, rec.model)
+        warnings += run_warnings(tag, rec)
         errs = int(rec.usage.get("errors", 0) or 0)
         if errs:
             warnings.append(f"run {tag} had {errs} generation error(s), scored as failures")
@@ -60,7 +61,7 @@ def compare_runs(
             "A and B use the same model and prompt: any difference is noise, not the change under test"
         )
 
-    resolved, why_not = resolve_suite(a, suite)
+    resolved, why_not = resolve_suite(a, suite, store)
     if resolved is None and suite is not None:
         warnings.append(f"the suite given ({suite}) is not the one the runs used: {why_not}")
     scorers: list[BaseScorer] = []

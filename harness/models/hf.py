@@ -44,7 +44,9 @@ class HFBackend:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cpu":
             torch.set_num_threads(threads or default_threads())
-        self.tokenizer = AutoTokenizer.from_pretrained(spec.base)
+        # a hub model loads exactly the commit its spec was pinned to (harness/models/hub.py)
+        pinned: dict[str, Any] = {"revision": spec.revision} if spec.revision else {}
+        self.tokenizer = AutoTokenizer.from_pretrained(spec.base, **pinned)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -62,14 +64,16 @@ class HFBackend:
                 bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=torch.bfloat16,
             )
-        model: Any = AutoModelForCausalLM.from_pretrained(spec.base, **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(spec.base, **kwargs, **pinned)
         if spec.quantization is None:
             model.to(self.device)
         if spec.adapter:
             self._check_adapter_precision(spec, model)
-            from peft import PeftModel
+            from .adapter_check import attach_adapter, check_adapter_effect
 
-            model = PeftModel.from_pretrained(model, spec.adapter, adapter_name=adapter_name)
+            model = attach_adapter(model, spec, adapter_name)
+            # refuse an adapter that changes nothing before any sample runs (InputError, exit 2)
+            check_adapter_effect(model, self.tokenizer, spec, adapter_name)
         model.eval()
         # PLATFORM.md: with frozen PEFT weights the last-position slice fed to the LM head is
         # non-contiguous and hits a slow batched-matmul path at prefill; make it contiguous.
@@ -162,8 +166,12 @@ class HFBackend:
                 "eos_token_id": self.eos_ids,
             }
             if config.temperature > 0:
-                torch.manual_seed(config.seed)
-                gen_kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+                # seeded per sample (run seed + prompt text), not per batch: see models/sampling.py
+                from .sampling import sampling_kwargs
+
+                gen_kwargs.update(
+                    sampling_kwargs([texts[i] for i in idx], config.temperature, config.top_p, config.seed)
+                )
             else:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             if stopping is not None:

@@ -113,8 +113,8 @@ class MultiAdapterHF:
         return self._hf
 
     def _load(self) -> Any:
-        from peft import PeftModel
-
+        from .adapter_check import adapter_config as read_adapter_config
+        from .adapter_check import attach_adapter, check_adapter_effect, unmatched_targets
         from .hf import HFBackend
 
         hf = HFBackend(self.base_spec, batch_size=self.batch_size, threads=self.threads, device=self.device)
@@ -124,9 +124,15 @@ class MultiAdapterHF:
             hf._check_adapter_precision(spec, base_model)
             assert spec.adapter is not None
             if model is None:
-                model = PeftModel.from_pretrained(base_model, spec.adapter, adapter_name=name)
+                model = attach_adapter(base_model, spec, name)
             else:
+                why = unmatched_targets(model.get_base_model(), read_adapter_config(spec.adapter))
+                if why:
+                    raise InputError(f"adapter {spec.adapter} would be evaluated as a no-op: {why}")
                 model.load_adapter(spec.adapter, adapter_name=name)
+        # every adapter must change the base before any sample runs (models/adapter_check.py)
+        for name, spec in self.specs.items():
+            check_adapter_effect(model, hf.tokenizer, spec, name)
         model.eval()
         hf.model = model
         hf.spec = self.base_spec

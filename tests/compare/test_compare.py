@@ -248,11 +248,29 @@ def test_user_suite_found_through_the_run_record(env: Env) -> None:
     assert m.ci_low is not None and m.ci_low <= m.delta <= m.ci_high
 
 
+def test_corpus_metric_rebuilt_from_the_stored_suite(env: Env) -> None:
+    # the user suite's folder has moved away since the runs, and no --suite was given: the runs
+    # stored the resolved suite, so its scorers are rebuilt and the corpus metric keeps its interval
+    with_suite = compare_runs(env.store, env.a, env.b, n_boot=200, suite=env.suite_dir)
+    shutil.move(str(env.suite_dir), str(Path(str(env.suite_dir) + "-moved")))
+    cmp = compare_runs(env.store, env.a, env.b, n_boot=200)
+    m = cmp.metric("category_cls.macro_f1")
+    assert m.kind == "corpus" and m.ci_low is not None and m.ci_low <= m.delta <= m.ci_high
+    ref = with_suite.metric("category_cls.macro_f1")
+    assert (m.delta, m.ci_low, m.ci_high, m.p_value) == (ref.delta, ref.ci_low, ref.ci_high, ref.p_value)
+    assert cmp.rank_metric == "summary_rouge.rougeL"  # the stored suite's primary metric
+
+
 def test_corpus_metric_without_the_suite_has_no_interval(env: Env) -> None:
-    # the user suite's folder has moved away since the runs, and no --suite was given
-    import shutil
+    # the user suite's folder has moved away since the runs, no --suite was given, and the store
+    # holds no snapshot of it (runs made before snapshots were stored)
+    from sqlalchemy import delete
+
+    from harness.store import records
 
     shutil.move(str(env.suite_dir), str(Path(str(env.suite_dir) + "-moved")))
+    with env.store.engine.begin() as conn:
+        conn.execute(delete(records).where(records.c.kind == "suite_snapshot"))
     cmp = compare_runs(env.store, env.a, env.b, n_boot=200)
     m = cmp.metric("category_cls.macro_f1")
     ra, rb = env.store.get_run(env.a), env.store.get_run(env.b)

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from harness.errors import InputError
+from harness.models.spec import weights_digest
 from trainers import TrainConfig, TrainResult, train
 from trainers.sft import ADAPTER_META, RESULT_FILE, cpu_4bit_support, read_chat_jsonl, resolve_quantization
 
@@ -68,7 +69,12 @@ def test_lora_trains_and_writes_everything(
     for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer_config.json", ADAPTER_META):
         assert (adapter / name).is_file(), name
     meta = json.loads((adapter / ADAPTER_META).read_text())
-    assert meta == {"base_model": str(tiny_model), "base_precision": "bfloat16", "quantization": "none"}
+    assert meta == {
+        "base_model": str(tiny_model),
+        "base_precision": "bfloat16",
+        "quantization": "none",
+        "base_hash": weights_digest(tiny_model),  # the base's identity, as an eval run records it
+    }
     assert not (tmp_path / "run" / "checkpoints").exists()
 
     # Recorded facts
