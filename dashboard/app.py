@@ -19,10 +19,16 @@ from streamlit.runtime.pages_manager import PagesManager
 HERE = Path(__file__).resolve().parent
 PagesManager.uses_pages_directory = False  # this app's pages are the st.navigation below
 
-st.set_page_config(page_title="tunebench", page_icon=":material/analytics:", layout="wide")
+# The favicon is an emoji, which the browser draws itself: a Material icon favicon is fetched from
+# fonts.gstatic.com, and the dashboard must work offline (icons inside the pages are a bundled font).
+st.set_page_config(page_title="tunebench", page_icon="📊", layout="wide")
 
+# The default page is served at "/", whatever its url_path, so `/runs` would be "Page not found":
+# a hidden page answers there and switches to the Runs page.
+runs_page = st.Page("pages/runs.py", title="Runs", icon=":material/list:", url_path="runs_home", default=True)
 pages = [
-    st.Page("pages/runs.py", title="Runs", icon=":material/list:", url_path="runs", default=True),
+    runs_page,
+    st.Page(lambda: st.switch_page(runs_page), title="Runs", url_path="runs", visibility="hidden"),
     st.Page("pages/run_detail.py", title="Run detail", icon=":material/search:", url_path="run_detail"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page("pages/training.py", title="Training", icon=":material/model_training:", url_path="training"),

@@ -1,7 +1,9 @@
 """Ratings: results of blinded human rating campaigns (admin only: the campaign's admin token is
 asked for before anything about the runs is shown). Win rates per pair with bootstrap CIs,
-Bradley-Terry strengths, inter-rater agreement (Krippendorff's alpha), each rater's gold accuracy
-and judge-vs-human agreement; see harness/ratings/results.py for the definitions. This page reads only."""
+Bradley-Terry strengths, inter-rater agreement (Krippendorff's alpha), each rater's gold accuracy,
+human position bias and judge-vs-human agreement; see harness/ratings/results.py for the definitions.
+This page reads only. Rater names are typed by raters: they are shown in tables or with st.text,
+never as Markdown."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import streamlit as st
 
 from dashboard import components as c
 from harness.errors import InputError
-from harness.ratings import SCALES, CampaignResults, campaign_results, count_ratings, list_campaigns
+from harness.ratings import CampaignResults, campaign_results, count_ratings, list_campaigns
 
 st.title("Human ratings")
 store = c.get_store()
@@ -140,7 +142,7 @@ bt = pd.DataFrame(
             "ci_low": s.ci_low,
             "ci_high": s.ci_high,
             "win vs avg": s.win_vs_average,
-            **{k: s.scales.get(k) for k in SCALES},
+            **{k: s.scales.get(k) for k in res.scales},
         }
         for s in res.strengths
     ]
@@ -151,7 +153,7 @@ st.dataframe(
     column_config={
         **{k: num(format="%+.3f") for k in ("log strength", "ci_low", "ci_high")},
         "win vs avg": num(format="%.3f"),
-        **{k: num(format="%.2f", help=f"mean {k} (1-5)") for k in SCALES},
+        **{k: num(format="%.2f", help=f"mean {k} (1-5)") for k in res.scales},
     },
 )
 
@@ -189,7 +191,34 @@ with right:
         column_config={"gold accuracy": num(format="%.2f")},
     )
     if res.excluded_raters:
-        st.warning("left out of the statistics: " + ", ".join(res.excluded_raters))
+        st.warning("Flagged raters are left out of the statistics:")
+        st.text(", ".join(res.excluded_raters))
+
+st.subheader("Human position bias")
+st.caption(
+    "share of the ratings preferring one output that prefer the output shown first (0.5 = none; 95% bootstrap "
+    "CI over items; ties and 'both bad' left out). 'X shown first': pair items where the pair's X run was "
+    "Output 1 (sides are counterbalanced: half of each rater's items)"
+)
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "rater": "(all)" if b.rater is None else b.rater,
+                "pair ratings": b.n_ratings,
+                "X shown first": b.a_first,
+                "preferring one": b.n,
+                "first shown": b.first,
+                "share": b.share,
+                "ci_low": b.ci_low,
+                "ci_high": b.ci_high,
+            }
+            for b in res.position_bias
+        ]
+    ),
+    hide_index=True,
+    column_config={k: num(format="%.3f") for k in ("share", "ci_low", "ci_high")},
+)
 
 st.subheader("Judge against humans")
 if res.judge:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from urllib.parse import urlencode
 
 from ..errors import InputError
 from . import streamlit_launch
@@ -24,7 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     rs = p.add_subparsers(dest="rate_command", metavar="SUBCOMMAND")
 
-    c = rs.add_parser("create", help="create a campaign; prints its id, the rater token and the admin token")
+    c = rs.add_parser(
+        "create",
+        help="create a campaign; prints its id, the rater links (or the shared rater token) and the admin token",
+    )
     c.add_argument(
         "--runs", nargs="+", required=True, metavar="RUN", help="two or more run ids (or unique prefixes)"
     )
@@ -44,7 +48,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="share of items every rater rates (agreement is measured on these); the rest go to one rater "
         "each (default 1.0)",
     )
+    c.add_argument(
+        "--raters",
+        metavar="NAMES",
+        help="comma-separated rater names: one personal link each (the name comes from the link; nobody can "
+        "rate as another). Without it: one shared token, raters type their name",
+    )
+    c.add_argument(
+        "--scales",
+        metavar="FILE",
+        help="YAML list of {name, description, required}: the 1-5 scales raters score each output on "
+        "(default: accuracy, format, tone, completeness)",
+    )
+    c.add_argument(
+        "--show-reference", action="store_true", help="show raters the reference answer with each item"
+    )
     c.add_argument("--port", type=int, default=8502, help="port shown in the serve command (default 8502)")
+    c.add_argument(
+        "--link-base",
+        metavar="URL",
+        help="where raters reach the rater app, for the links (default http://127.0.0.1:PORT)",
+    )
     c.set_defaults(rate_func=create)
 
     s = rs.add_parser("serve", help="start the rater app (Streamlit, headless, 127.0.0.1)")
@@ -80,11 +104,37 @@ def _dispatch(args: argparse.Namespace, p: argparse.ArgumentParser) -> int:
     return int(fn(args) or 0)
 
 
-def create(args: argparse.Namespace) -> int:
-    from ..ratings import create_campaign
+def _rater_names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise InputError("--raters needs one or more names", hint="--raters alice,bob")
+    return names
 
+
+def rater_link(base: str, token: str) -> str:
+    """The rater's personal link: the app reads the token from `?t=` (a reload keeps the session)."""
+    return f"{base.rstrip('/')}/?{urlencode({'t': token})}"
+
+
+def create(args: argparse.Namespace) -> int:
+    from ..ratings import create_campaign, load_scales
+
+    raters = _rater_names(args.raters)
+    scales = load_scales(args.scales) if args.scales else None
     store = open_store(args)
-    made = create_campaign(store, args.runs, n=args.n, seed=args.seed, gold=args.gold, overlap=args.overlap)
+    made = create_campaign(
+        store,
+        args.runs,
+        n=args.n,
+        seed=args.seed,
+        gold=args.gold,
+        overlap=args.overlap,
+        raters=raters,
+        scales=scales,
+        show_reference=args.show_reference,
+    )
     c = made.campaign
     print(f"created rating campaign {c.id}")
     print(
@@ -93,9 +143,21 @@ def create(args: argparse.Namespace) -> int:
     print(
         f"  {c.n_samples} samples -> {c.n_items} items + {c.n_gold} gold; overlap {c.overlap:g}, seed {c.seed}"
     )
+    print(
+        f"  scales: {', '.join(sc.name + ('' if sc.required else ' (optional)') for sc in c.scales)}"
+        + ("; raters see the reference answer" if c.show_reference else "")
+    )
     for note in c.notes:
         print(f"  note: {note}")
-    print(f"rater token (give to raters):  {made.rater_token}")
+    if made.invites:
+        base = args.link_base or f"http://127.0.0.1:{args.port}"
+        print("rater links (one per rater: send each rater their own; the link is their login):")
+        width = max(len(n) for n in made.invites)
+        for name, tok in made.invites.items():
+            print(f"  {name.ljust(width)}  {rater_link(base, tok)}")
+    else:
+        print(f"rater token (give to raters):  {made.rater_token}")
+        print("  (one token for everyone: raters type their name; --raters NAMES gives each a personal link)")
     print(f"admin token (keep; results):   {made.admin_token}")
     store_opt = (
         f" --store {args.store}"

@@ -1,45 +1,42 @@
-"""Blinded human rating campaigns: creating them, blinding and ordering the items, saving ratings.
+"""Blinded human rating campaigns: creating them (items, tokens, invitations, scales).
 
 Campaigns
 ---------
-`create_campaign(store, runs, n=50, seed=0, gold=None, overlap=1.0)` takes two or more completed
-runs of one suite version (same split and sample ids, `compare.check_comparable` against the first
-run), draws `n` sample ids (seeded; samples where any run's generation failed are left out) and
-makes one item per (sample, pair of runs) for every pair of runs: `n * k(k-1)/2` items for k runs.
-Each item is named by an opaque random token and holds the input (the shortest last user message
-among the runs' prompts, i.e. the one with the least template around it) and both outputs. Which
-run is which stays in the store (`rating_items.run_a/run_b`); nothing the rater app receives names
-it.
+`create_campaign(store, runs, n=50, seed=0, gold=None, overlap=1.0, raters=None, scales=None,
+show_reference=False)` takes two or more completed runs of one suite version (same split and sample
+ids, `compare.check_comparable` against the first run), draws `n` sample ids (seeded; samples where
+any run's generation failed are left out) and makes one item per (sample, pair of runs) for every
+pair of runs: `n * k(k-1)/2` items for k runs. Each item is named by an opaque random token and
+holds the input (the shortest last user message among the runs' prompts, i.e. the one with the
+least template around it), the task's instruction (the longest system message among the runs'
+prompts for that sample: the suite's system prompt, or the sample's own; a run fine-tuned on bare
+inputs has none), the reference answer (shown to raters only with `show_reference`) and both
+outputs. Which run is which stays in the store (`rating_items.run_a/run_b`); nothing the rater app
+receives names it.
 
 `overlap` is the share of pair items every rater rates (the "shared" items that inter-rater
 agreement is computed on, chosen seeded); the remaining items are each meant for one rater: a rater
-is offered an exclusive item only while nobody else has rated it (two raters who open the same
-exclusive item at the same moment may both rate it; nothing is lost, it simply overlaps).
+is offered an exclusive item only while nobody else has rated it. Two raters who open the same
+exclusive item at the same moment both keep their rating: the later one is stored as an extra
+rating of that item and its rater is told so (see harness/ratings/rating.py).
 
 Gold items (`--gold FILE`) are attention checks mixed into every rater's sequence. FILE is JSONL,
-one object per line: `{"input": str, "better": str, "worse": str}` (optional "id"). `better` is an
-output that any attentive rater prefers to `worse` (e.g. a correct answer against an off-topic or
-broken one). A gold item looks exactly like a pair item to the rater. A rater answers a gold item
-correctly only by picking the better output (tie and both bad count as wrong).
+one object per line: `{"input": str, "better": str, "worse": str}` (optional "id", "instruction",
+"reference"; without them a gold item gets the campaign's most common instruction and `better` as
+its reference, so that it looks like a pair item). A rater answers a gold item correctly only by
+picking the better output (tie and both bad count as wrong).
 
-Creating a campaign returns a rater token (given to raters: it opens the rater app) and an admin
-token (needed for results); the store keeps only their sha256.
+Access. Without `raters`, the campaign has one shared rater token: whoever holds it rates under the
+name they type (anyone can rate as anyone; kept for quick internal rounds). With `raters`
+(`rate create --raters alice,bob`) every rater gets a personal token, handed out as a link
+(`?t=TOKEN`): the rater's name comes from the token, never from what they type, and the shared
+token opens nothing. Either way an admin token (needed for results) is made; the store keeps only
+sha256 hashes of tokens.
 
-Rating (the rater app, dashboard/rate_app.py)
----------------------------------------------
-`login(store, token, rater, campaign_id=None)` checks the token and returns the campaign id.
-`next_item(store, campaign_id, token, rater)` returns the rater's next unrated item as a
-`BlindItem` (item token, input, "Output 1", "Output 2", position) or None when done: the position
-is derived from the stored ratings, so a reload resumes where the rater left off. Each rater sees
-the items in their own seeded order (sha256 of a per-campaign secret salt, the seed, the rater and
-the item token). Which run is shown as "Output 1" is decided the same way, per (rater, item), from
-another such hash (`output_order`); the salt never leaves the store, so a rater cannot reproduce
-the mapping from the item token. `save_rating(store, campaign_id, token, rater, item_token, choice,
-scores, comment)` recomputes that mapping at save time, turns the rater's choice ("1", "2", "tie",
-"both_bad") and per-output scales into run terms and inserts one row in one transaction; the
-unique key (campaign, rater, item) makes a double submit a no-op (returns False).
+Scales: `scales` (from `rate create --scales FILE`, harness/ratings/scales.py) or the four defaults.
 
-What the ratings say: `results`. The queries live in harness/store/human_ratings.py.
+Rating (next item, counterbalanced sides, saving): harness/ratings/rating.py. What the ratings say:
+`results`. The queries live in harness/store/human_ratings.py.
 """
 
 from __future__ import annotations
@@ -48,8 +45,9 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -62,32 +60,28 @@ from ..store import human_ratings as q
 from ..store.human_ratings import PREFERENCES
 from ..types import RunRecord, last_user_content
 from .gold import load_gold
+from .scales import DEFAULT_SCALES, SCALES, Scale, scales_from_json, scales_to_json
 
 __all__ = [
     "CHOICES",
     "PREFERENCES",
     "SCALES",
-    "BlindItem",
     "Campaign",
     "CampaignCreated",
-    "Progress",
+    "admin_campaign",
     "create_campaign",
     "get_campaign",
     "list_campaigns",
-    "login",
-    "next_item",
     "normalize_rater",
-    "output_order",
-    "progress",
     "run_label",
-    "save_rating",
 ]
 
 CHOICES = ("1", "2", "tie", "both_bad")
 """What a rater picks: Output 1, Output 2, tie, both bad. (PREFERENCES, in run terms: A = the
 item's run_a, B = its run_b, tie, both_bad.)"""
-SCALES = ("accuracy", "format", "tone", "completeness")
-"""1-5 scales, rated for each output."""
+ORDER_BALANCED = "balanced"
+"""The side rule of campaigns made since sides are counterbalanced per rater (harness/ratings/rating.py);
+campaigns without it in their body used a coin per (rater, item)."""
 
 # --------------------------------------------------------------------------- records
 
@@ -108,41 +102,24 @@ class Campaign:
     n_items: int
     n_gold: int
     notes: list[str]
+    scales: tuple[Scale, ...] = DEFAULT_SCALES
+    show_reference: bool = False
+    raters: list[str] = field(default_factory=list)
+    """invited raters (personal links); empty: one shared token, raters type their name"""
 
 
 @dataclass(frozen=True)
 class CampaignCreated:
     campaign: Campaign
-    rater_token: str
+    rater_token: str | None
+    """the shared rater token; None when raters are invited one by one (`invites`)"""
     admin_token: str
-
-
-@dataclass(frozen=True)
-class BlindItem:
-    """What the rater app may show: nothing here names a run or a model."""
-
-    token: str
-    input: str
-    output_1: str
-    output_2: str
-    position: int
-    """1-based: the rater's number of stored ratings + 1."""
-    remaining: int
-    """items left for this rater, this one included."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    remaining: int
+    invites: dict[str, str] = field(default_factory=dict)
+    """invited rater (normalized name) -> their personal token"""
 
 
 def _sha(s: str) -> str:
     return hashlib.sha256(s.encode()).hexdigest()
-
-
-def _hash_int(*parts: object) -> int:
-    return int.from_bytes(hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()[:8], "big")
 
 
 def normalize_rater(name: str) -> str:
@@ -162,6 +139,18 @@ def run_label(rec: RunRecord) -> str:
     return f"{rec.model.label} [{rec.prompt.name}]"
 
 
+def _invites(raters: Iterable[str] | None) -> list[str]:
+    names = [normalize_rater(r) for r in (raters or [])]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"rater(s) named more than once: {', '.join(dup)}", hint="--raters alice,bob")
+    return names
+
+
+def _system_text(prompt: Iterable[Mapping[str, Any]]) -> str:
+    return "\n\n".join(str(m.get("content") or "") for m in prompt if m.get("role") == "system").strip()
+
+
 def create_campaign(
     store: Store,
     runs: Sequence[str],
@@ -170,6 +159,9 @@ def create_campaign(
     seed: int = 0,
     gold: str | Path | None = None,
     overlap: float = 1.0,
+    raters: Sequence[str] | None = None,
+    scales: Sequence[Scale] | None = None,
+    show_reference: bool = False,
 ) -> CampaignCreated:
     """A new campaign over every pair of `runs` (ids or unique prefixes); see the module docstring."""
     from ..compare import check_comparable
@@ -182,6 +174,10 @@ def create_campaign(
         raise InputError(
             f"--overlap must be in (0, 1], got {overlap}", hint="1.0: every rater rates every item"
         )
+    invited = _invites(raters)
+    scale_list = tuple(scales) if scales else DEFAULT_SCALES
+    if len({s.name for s in scale_list}) != len(scale_list):
+        raise InputError("a scale is named twice")
     recs = [store.get_run(r) for r in runs]
     ids = [r.id for r in recs]
     dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -193,6 +189,8 @@ def create_campaign(
 
     outputs: dict[str, dict[str, str]] = {}
     inputs: dict[str, str] = {}
+    instructions: dict[str, str] = {}
+    references: dict[str, str | None] = {}
     failed: set[str] = set()
     for rec in recs:
         texts: dict[str, str] = {}
@@ -203,6 +201,11 @@ def create_campaign(
             u = last_user_content(r.prompt)
             if r.sample_id not in inputs or len(u) < len(inputs[r.sample_id]):
                 inputs[r.sample_id] = u
+            sys_text = _system_text(r.prompt)
+            if len(sys_text) > len(instructions.get(r.sample_id, "")):
+                instructions[r.sample_id] = sys_text
+            if references.get(r.sample_id) is None:
+                references[r.sample_id] = r.reference
         outputs[rec.id] = texts
     sample_ids = [s for s in store.sample_ids(ids[0]) if s not in failed]
     notes = []
@@ -224,23 +227,30 @@ def create_campaign(
     shared = set(rng.permutation(len(pair_items))[:n_shared].tolist())
 
     cid = "rc-" + secrets.token_hex(4)
+    # with invitations the shared token is never handed out: only personal tokens open the campaign
     rater_token = "rt-" + secrets.token_urlsafe(12)
     admin_token = "at-" + secrets.token_urlsafe(18)
+    invites = {name: "rk-" + secrets.token_urlsafe(16) for name in invited}
     labels = {rec.id: run_label(rec) for rec in recs}
     body = {
         "labels": labels,
         "salt": secrets.token_hex(16),
+        "order": ORDER_BALANCED,
         "n_samples": len(chosen),
         "n_items": len(pair_items),
         "n_gold": len(gold_items),
         "gold_file": str(gold) if gold is not None else None,
         "notes": notes,
+        "scales": scales_to_json(scale_list),
+        "show_reference": bool(show_reference),
     }
     rows: list[dict[str, Any]] = []
+    contexts: list[dict[str, Any]] = []
     for i, (sid, a, b) in enumerate(pair_items):
+        tok = secrets.token_urlsafe(12)
         rows.append(
             {
-                "token": secrets.token_urlsafe(12),
+                "token": tok,
                 "campaign_id": cid,
                 "idx": i,
                 "kind": "pair",
@@ -253,10 +263,20 @@ def create_campaign(
                 "output_b": outputs[b].get(sid, ""),
             }
         )
+        contexts.append(
+            {
+                "token": tok,
+                "campaign_id": cid,
+                "instruction": instructions.get(sid, ""),
+                "reference": references.get(sid),
+            }
+        )
+    common = Counter(instructions.get(sid, "") for sid in chosen).most_common(1)
     for j, g in enumerate(gold_items):
+        tok = secrets.token_urlsafe(12)
         rows.append(
             {
-                "token": secrets.token_urlsafe(12),
+                "token": tok,
                 "campaign_id": cid,
                 "idx": len(pair_items) + j,
                 "kind": "gold",
@@ -269,11 +289,20 @@ def create_campaign(
                 "output_b": g["worse"],
             }
         )
+        contexts.append(
+            {
+                "token": tok,
+                "campaign_id": cid,
+                "instruction": g.get("instruction", common[0][0] if common else ""),
+                "reference": g.get("reference", g["better"]),
+            }
+        )
+    now = now_iso()
     q.insert_campaign(
         store,
         {
             "id": cid,
-            "created_at": now_iso(),
+            "created_at": now,
             "suite": recs[0].suite,
             "suite_version": recs[0].suite_version,
             "suite_hash": recs[0].suite_hash,
@@ -286,18 +315,24 @@ def create_campaign(
             "body": json.dumps(body),
         },
         rows,
+        contexts,
+        [
+            {"token_sha": _sha(t), "campaign_id": cid, "rater": name, "created_at": now}
+            for name, t in invites.items()
+        ],
     )
-    return CampaignCreated(get_campaign(store, cid), rater_token, admin_token)
+    return CampaignCreated(get_campaign(store, cid), None if invites else rater_token, admin_token, invites)
 
 
-def _campaign_row(store: Store, campaign_id: str) -> dict[str, Any]:
+def campaign_row(store: Store, campaign_id: str) -> dict[str, Any]:
+    """The stored campaign row (salt and token hashes included: never for a rater's eyes)."""
     row = q.campaign_row(store, campaign_id)
     if row is None:
         raise InputError(f"no rating campaign {campaign_id!r} in {store.url}", hint="`tunebench rate list`")
     return row
 
 
-def _campaign(row: Mapping[str, Any]) -> Campaign:
+def _campaign(row: Mapping[str, Any], raters: list[str]) -> Campaign:
     body = json.loads(row["body"])
     return Campaign(
         id=row["id"],
@@ -314,128 +349,32 @@ def _campaign(row: Mapping[str, Any]) -> Campaign:
         n_items=body.get("n_items", 0),
         n_gold=body.get("n_gold", 0),
         notes=body.get("notes", []),
+        scales=scales_from_json(body.get("scales")),
+        show_reference=bool(body.get("show_reference", False)),
+        raters=raters,
     )
 
 
 def get_campaign(store: Store, campaign_id: str) -> Campaign:
     """The campaign's public description (no tokens, no salt)."""
-    return _campaign(_campaign_row(store, campaign_id))
+    return _campaign(campaign_row(store, campaign_id), q.invited_raters(store, campaign_id))
 
 
 def admin_campaign(store: Store, campaign_id: str, admin_token: str) -> Campaign:
     """The campaign, for its admin: InputError unless `admin_token` is the campaign's admin token."""
-    row = _campaign_row(store, campaign_id)
-    _check_token(row, admin_token, "admin_token_sha", "admin")
-    return _campaign(row)
+    row = campaign_row(store, campaign_id)
+    check_token(row, admin_token, "admin_token_sha", "admin")
+    return _campaign(row, q.invited_raters(store, campaign_id))
 
 
 def list_campaigns(store: Store) -> list[Campaign]:
-    return [_campaign(r) for r in q.campaign_rows(store)]
+    return [_campaign(r, q.invited_raters(store, r["id"])) for r in q.campaign_rows(store)]
 
 
-def _check_token(row: Mapping[str, Any], token: str, column: str, what: str) -> None:
-    if not hmac.compare_digest(_sha(str(token).strip()), row[column]):
+def token_sha(token: str) -> str:
+    return _sha(str(token).strip())
+
+
+def check_token(row: Mapping[str, Any], token: str, column: str, what: str) -> None:
+    if not hmac.compare_digest(token_sha(token), row[column]):
         raise InputError(f"the {what} token does not match campaign {row['id']}")
-
-
-# --------------------------------------------------------------------------- rating
-
-
-def login(store: Store, token: str, rater: str, campaign_id: str | None = None) -> str:
-    """Check a rater token (for `campaign_id` when given, else whichever campaign it opens) and
-    the name; the campaign id. InputError with a message fit for the rater otherwise."""
-    normalize_rater(rater)
-    found = q.campaign_for_rater_token(store, _sha(str(token).strip()), campaign_id)
-    if found is None:
-        raise InputError("this token does not open a rating campaign here")
-    return found
-
-
-def output_order(salt: str, seed: int, rater: str, item_token: str) -> bool:
-    """True when the item's run_a output is shown as "Output 1" to this rater."""
-    return _hash_int("side", salt, seed, normalize_rater(rater), item_token) % 2 == 0
-
-
-def _rater_context(store: Store, campaign_id: str, token: str, rater: str) -> tuple[dict[str, Any], str, str]:
-    row = _campaign_row(store, campaign_id)
-    _check_token(row, token, "rater_token_sha", "rater")
-    body = json.loads(row["body"])
-    return row, body["salt"], normalize_rater(rater)
-
-
-def _queue(store: Store, row: Mapping[str, Any], salt: str, rater: str) -> tuple[list[dict[str, Any]], int]:
-    """The rater's open items in their order, and how many they have rated."""
-    items, rated = q.items_and_raters(store, row["id"])
-    mine = {i for i, r in rated if r == rater}
-    taken = {i for i, r in rated if r != rater}
-    todo = [it for it in items if it["token"] not in mine and (it["shared"] or it["token"] not in taken)]
-    todo.sort(key=lambda it: _hash_int("order", salt, row["seed"], rater, it["token"]))
-    return todo, len(mine)
-
-
-def next_item(store: Store, campaign_id: str, token: str, rater: str) -> BlindItem | None:
-    """The rater's next item (blinded), or None when they have rated everything open to them."""
-    row, salt, who = _rater_context(store, campaign_id, token, rater)
-    todo, done = _queue(store, row, salt, who)
-    if not todo:
-        return None
-    it = todo[0]
-    a_first = output_order(salt, row["seed"], who, it["token"])
-    o1, o2 = (it["output_a"], it["output_b"]) if a_first else (it["output_b"], it["output_a"])
-    return BlindItem(it["token"], it["input"], o1, o2, position=done + 1, remaining=len(todo))
-
-
-def progress(store: Store, campaign_id: str, token: str, rater: str) -> Progress:
-    row, salt, who = _rater_context(store, campaign_id, token, rater)
-    todo, done = _queue(store, row, salt, who)
-    return Progress(done, len(todo))
-
-
-def save_rating(
-    store: Store,
-    campaign_id: str,
-    token: str,
-    rater: str,
-    item_token: str,
-    choice: str,
-    scores: Mapping[str, Mapping[str, int | None]] | None = None,
-    comment: str = "",
-) -> bool:
-    """Store one rating in one transaction; True if stored, False if this rater had already rated
-    the item (a double submit). `choice` is "1", "2", "tie" or "both_bad" as the rater saw it;
-    `scores` maps "1"/"2" to {scale: 1-5}. Output 1/2 are mapped back to the item's runs here,
-    from the same seeded hash that ordered them for display."""
-    row, salt, who = _rater_context(store, campaign_id, token, rater)
-    if choice not in CHOICES:
-        raise InputError(f"choice must be one of {', '.join(CHOICES)}, got {choice!r}")
-    it = q.campaign_item(store, campaign_id, item_token)
-    if it is None:
-        raise InputError("unknown item")
-    a_first = output_order(salt, row["seed"], who, item_token)
-    side = {"1": "A" if a_first else "B", "2": "B" if a_first else "A"}
-    pref = side.get(choice, choice)
-    values: dict[str, Any] = {}
-    for shown, sc in (scores or {}).items():
-        if shown not in side:
-            raise InputError(f"scores are keyed by output '1' or '2', got {shown!r}")
-        for scale, v in sc.items():
-            if scale not in SCALES:
-                raise InputError(f"unknown scale {scale!r}; scales: {', '.join(SCALES)}")
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 5):
-                raise InputError(f"{scale} must be an integer from 1 to 5, got {v!r}")
-            values[f"{side[shown].lower()}_{scale}"] = v
-    rec = {
-        "campaign_id": campaign_id,
-        "rater": who,
-        "item": item_token,
-        "kind": it["kind"],
-        "sample_id": it["sample_id"],
-        "run_a": it["run_a"],
-        "run_b": it["run_b"],
-        "preference": pref,
-        "first": "A" if a_first else "B",
-        "comment": str(comment or "")[:5000],
-        "created_at": now_iso(),
-        **values,
-    }
-    return q.insert_rating(store, rec)

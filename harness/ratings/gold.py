@@ -1,7 +1,8 @@
 """Gold items: attention checks mixed into every rater's sequence of a campaign.
 
 A gold file is JSONL, one object per line: `{"input": str, "better": str, "worse": str}` (optional
-"id"). `better` is an output that any attentive rater prefers to `worse`."""
+"id", and "instruction" / "reference" shown with it like a pair item's). `better` is an output that any
+attentive rater prefers to `worse`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from ..errors import InputError, Problem
 
 
 def load_gold(path: str | Path) -> list[dict[str, str]]:
-    """Gold items from JSONL: one {"input", "better", "worse"} object per line (optional "id")."""
+    """Gold items from JSONL: one {"input", "better", "worse"} object per line (optional "id",
+    "instruction", "reference")."""
     p = Path(path)
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
@@ -39,8 +41,15 @@ def load_gold(path: str | Path) -> list[dict[str, str]]:
         if obj["better"] == obj["worse"]:
             problems.append(Problem(str(p), i, "better and worse are the same text"))
             continue
+        opt = [k for k in ("instruction", "reference") if k in obj and not isinstance(obj[k], str)]
+        if opt:
+            problems.append(Problem(str(p), i, f"{', '.join(opt)} must be string(s)"))
+            continue
         items.append(
-            {"id": str(obj.get("id", f"gold-{i}")), **{k: obj[k] for k in ("input", "better", "worse")}}
+            {
+                "id": str(obj.get("id", f"gold-{i}")),
+                **{k: obj[k] for k in ("input", "better", "worse", "instruction", "reference") if k in obj},
+            }
         )
     if problems:
         raise InputError(

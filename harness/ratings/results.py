@@ -21,6 +21,12 @@ Gold items are left out of every statistic except gold accuracy.
 * Gold accuracy per rater: share of gold items answered with the better output; raters below
   `gold_threshold` (0.8) are flagged (`exclude_flagged=True` leaves their ratings out of the other
   statistics).
+* Human position bias: the share of the ratings that prefer one output (pair items; ties and "both
+  bad" left out) that prefer the output shown first, over all raters and per rater, with a 95%
+  cluster-bootstrap CI over items (0.5: no bias; sides are counterbalanced per rater, so a bias
+  does not move the win rates, but it says how much of the raters' choices is position).
+  Each row also counts how often the item's run_a was shown first (half of the rater's pair items,
+  +-1 per pair of runs, for campaigns made with counterbalancing).
 * Judge against humans: for each pair of campaign runs with a stored pairwise judgment (records of
   kind "judgment", ref "RUN_A..RUN_B" in either order, the latest one), Cohen's kappa between the
   judge's outcome (A, B, tie; errors skipped) and each human rating of the same sample (both bad read
@@ -49,13 +55,14 @@ from ..errors import InputError
 from ..stats import bradley_terry, human_agreement, krippendorff_alpha, win_rate_ci
 from ..store import Store
 from ..store import human_ratings as q
-from .campaign import PREFERENCES, SCALES, Campaign, admin_campaign
+from .campaign import PREFERENCES, Campaign, admin_campaign
 
 __all__ = [
     "AgreementResult",
     "CampaignResults",
     "JudgeAgreement",
     "PairResult",
+    "PositionBias",
     "RaterResult",
     "StrengthResult",
     "campaign_results",
@@ -107,6 +114,17 @@ class RaterResult(BaseModel):
     flagged: bool
 
 
+class PositionBias(BaseModel):
+    rater: str | None = Field(None, description="None: every rater together")
+    n_ratings: int = Field(description="pair ratings")
+    a_first: int = Field(description="pair ratings where the item's run_a was shown first")
+    n: int = Field(description="pair ratings preferring one output (ties and 'both bad' left out)")
+    first: int = Field(description="of those, preferring the output shown first")
+    share: float | None = Field(description="first / n; 0.5 = no position bias")
+    ci_low: float | None
+    ci_high: float | None
+
+
 class JudgeAgreement(BaseModel):
     run_a: str
     run_b: str
@@ -121,6 +139,7 @@ class CampaignResults(BaseModel):
     suite: str
     split: str
     runs: dict[str, str] = Field(description="run id -> label")
+    scales: list[str] = Field(default_factory=list, description="the campaign's 1-5 scales")
     n_items: int
     n_gold_items: int
     n_ratings: int
@@ -132,6 +151,9 @@ class CampaignResults(BaseModel):
     strengths: list[StrengthResult] = Field(default_factory=list)
     agreement: list[AgreementResult] = Field(default_factory=list)
     raters: list[RaterResult] = Field(default_factory=list)
+    position_bias: list[PositionBias] = Field(
+        default_factory=list, description="every rater together first, then each rater"
+    )
     judge: list[JudgeAgreement] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -167,11 +189,13 @@ def campaign_results(
     if n_boot < 1:
         raise InputError(f"n_boot must be >= 1, got {n_boot}")
     rows = q.rating_rows(store, campaign_id)
+    shared = {it["token"]: bool(it["shared"]) for it in q.items_and_raters(store, campaign_id)[0]}
     res = CampaignResults(
         campaign=camp.id,
         suite=f"{camp.suite}@{camp.suite_version}+{camp.suite_hash[:12]}",
         split=camp.split,
         runs=camp.labels,
+        scales=[sc.name for sc in camp.scales],
         n_items=camp.n_items,
         n_gold_items=camp.n_gold,
         n_ratings=len(rows),
@@ -249,7 +273,17 @@ def campaign_results(
             )
         )
     res.strengths = _strengths(camp, items, pair_rows, n_boot, seed)
-    res.agreement = _agreement(items)
+    res.agreement = _agreement(items, res.scales)
+    res.position_bias = [_position_bias(pair_rows, None, n_boot, seed)]
+    for rater in sorted({r["rater"] for r in pair_rows}):
+        mine = [r for r in pair_rows if r["rater"] == rater]
+        res.position_bias.append(_position_bias(mine, rater, n_boot, seed))
+    raced = sum(1 for rs in items.values() if len(rs) > 1 and not shared.get(rs[0]["item"], True))
+    if raced:
+        res.notes.append(
+            f"{raced} item(s) meant for one rater were rated by more than one (raters on them at the "
+            "same moment): every rating is kept"
+        )
     res.judge = _judge_agreement(store, camp, pair_rows)
     return res
 
@@ -291,14 +325,14 @@ def _strengths(
     out = []
     for r, i in pos.items():
         scales: dict[str, float | None] = {}
-        for s in SCALES:
-            vals = [
-                row[f"{'a' if row['run_a'] == r else 'b'}_{s}"]
+        for s in camp.scales:
+            found = [
+                row.get(f"{'a' if row['run_a'] == r else 'b'}_{s.name}")
                 for row in pair_rows
                 if r in (row["run_a"], row["run_b"])
             ]
-            vals = [v for v in vals if v is not None]
-            scales[s] = float(np.mean(vals)) if vals else None
+            vals = [float(v) for v in found if v is not None]
+            scales[s.name] = float(np.mean(vals)) if vals else None
         out.append(
             StrengthResult(
                 run=r,
@@ -313,7 +347,35 @@ def _strengths(
     return sorted(out, key=lambda s: -s.log_strength)
 
 
-def _agreement(items: Mapping[str, list[dict[str, Any]]]) -> list[AgreementResult]:
+def _position_bias(rows: list[dict[str, Any]], rater: str | None, n_boot: int, seed: int) -> PositionBias:
+    per_item: dict[str, list[float]] = {}
+    for r in rows:
+        if r["preference"] in ("A", "B"):
+            acc = per_item.setdefault(r["item"], [0.0, 0.0])
+            acc[0] += float(r["preference"] == r["first"])
+            acc[1] += 1.0
+    n = int(sum(v[1] for v in per_item.values()))
+    first = int(sum(v[0] for v in per_item.values()))
+    share: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    if per_item:
+        share, lo, hi = win_rate_ci(
+            [v[0] for v in per_item.values()], [v[1] for v in per_item.values()], n_boot=n_boot, seed=seed
+        )
+    return PositionBias(
+        rater=rater,
+        n_ratings=len(rows),
+        a_first=sum(r["first"] == "A" for r in rows),
+        n=n,
+        first=first,
+        share=share,
+        ci_low=lo,
+        ci_high=hi,
+    )
+
+
+def _agreement(items: Mapping[str, list[dict[str, Any]]], scales: list[str]) -> list[AgreementResult]:
     out = []
     pref_units = [[r["preference"] for r in rs] for rs in items.values()]
     out.append(
@@ -324,9 +386,9 @@ def _agreement(items: Mapping[str, list[dict[str, Any]]]) -> list[AgreementResul
             n_units=sum(len(u) >= 2 for u in pref_units),
         )
     )
-    for s in SCALES:
+    for s in scales:
         units = [
-            [r[f"{side}_{s}"] for r in rs if r[f"{side}_{s}"] is not None]
+            [r[f"{side}_{s}"] for r in rs if r.get(f"{side}_{s}") is not None]
             for rs in items.values()
             for side in ("a", "b")
         ]

@@ -14,17 +14,36 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from .core import Store
-from .schema import rating_campaigns, rating_items, ratings, records
+from .schema import (
+    rating_campaigns,
+    rating_item_context,
+    rating_items,
+    rating_raters,
+    rating_scores,
+    ratings,
+    records,
+)
 
 PREFERENCES = ("A", "B", "tie", "both_bad")
 """A stored preference, in run terms: A = the row's run_a, B = its run_b."""
 
 
-def insert_campaign(store: Store, campaign: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> None:
-    """A campaign row and its item rows, in one transaction."""
+def insert_campaign(
+    store: Store,
+    campaign: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    contexts: Sequence[Mapping[str, Any]] = (),
+    invites: Sequence[Mapping[str, Any]] = (),
+) -> None:
+    """A campaign row, its item rows, their instruction/reference rows and its invited raters, in one
+    transaction."""
     with store.engine.begin() as conn:
         conn.execute(insert(rating_campaigns).values(**campaign))
         conn.execute(insert(rating_items), [dict(i) for i in items])
+        if contexts:
+            conn.execute(insert(rating_item_context), [dict(c) for c in contexts])
+        if invites:
+            conn.execute(insert(rating_raters), [dict(i) for i in invites])
 
 
 def campaign_row(store: Store, campaign_id: str) -> dict[str, Any] | None:
@@ -56,50 +75,117 @@ def campaign_for_rater_token(store: Store, token_sha: str, campaign_id: str | No
     return None if row is None else str(row[0])
 
 
-def items_and_raters(store: Store, campaign_id: str) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """The campaign's item rows, and (item token, rater) of every rating stored so far."""
+def invite_for_token(store: Store, token_sha: str, campaign_id: str | None = None) -> tuple[str, str] | None:
+    """(campaign id, rater) of the invitation whose personal token has this sha256."""
     with store.engine.connect() as conn:
-        items = [
-            dict(r)
-            for r in conn.execute(
-                select(rating_items).where(rating_items.c.campaign_id == campaign_id)
-            ).mappings()
-        ]
+        q = select(rating_raters.c.campaign_id, rating_raters.c.rater).where(
+            rating_raters.c.token_sha == token_sha
+        )
+        if campaign_id:
+            q = q.where(rating_raters.c.campaign_id == campaign_id)
+        row = conn.execute(q).first()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def invited_raters(store: Store, campaign_id: str) -> list[str]:
+    """The names of a campaign's invited raters (empty for a shared-token campaign), sorted."""
+    with store.engine.connect() as conn:
+        q = select(rating_raters.c.rater).where(rating_raters.c.campaign_id == campaign_id)
+        return sorted(str(r[0]) for r in conn.execute(q))
+
+
+def _items_query(campaign_id: str) -> Any:
+    """The campaign's items with their instruction and reference (empty/None for items made before
+    those were stored)."""
+    return (
+        select(rating_items, rating_item_context.c.instruction, rating_item_context.c.reference)
+        .select_from(
+            rating_items.outerjoin(rating_item_context, rating_item_context.c.token == rating_items.c.token)
+        )
+        .where(rating_items.c.campaign_id == campaign_id)
+    )
+
+
+def items_and_raters(
+    store: Store, campaign_id: str
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
+    """The campaign's item rows (with instruction and reference), and (item token, rater, first) of
+    every rating stored so far, in the order stored."""
+    with store.engine.connect() as conn:
+        items = [dict(r) for r in conn.execute(_items_query(campaign_id)).mappings()]
         rated = conn.execute(
-            select(ratings.c.item, ratings.c.rater).where(ratings.c.campaign_id == campaign_id)
+            select(ratings.c.item, ratings.c.rater, ratings.c.first)
+            .where(ratings.c.campaign_id == campaign_id)
+            .order_by(ratings.c.id)
         ).all()
-    return items, [(str(i), str(r)) for i, r in rated]
+    return items, [(str(i), str(r), str(f)) for i, r, f in rated]
 
 
 def campaign_item(store: Store, campaign_id: str, item_token: str) -> dict[str, Any] | None:
     with store.engine.connect() as conn:
-        it = (
-            conn.execute(
-                select(rating_items).where(
-                    rating_items.c.token == item_token, rating_items.c.campaign_id == campaign_id
-                )
-            )
-            .mappings()
-            .first()
-        )
+        q = _items_query(campaign_id).where(rating_items.c.token == item_token)
+        it = conn.execute(q).mappings().first()
     return None if it is None else dict(it)
 
 
-def insert_rating(store: Store, row: Mapping[str, Any]) -> bool:
-    """One rating row in one transaction; False when the (campaign, rater, item) key is taken."""
+def insert_rating(
+    store: Store, row: Mapping[str, Any], scores: Sequence[tuple[str, str, int | None]] = ()
+) -> int | None:
+    """One rating row, and its scores on scales without a column of their own ((side, scale, value)
+    rows of `rating_scores`), in one transaction; the new rating's id, or None when the
+    (campaign, rater, item) key is taken (nothing is written then)."""
     try:
         with store.engine.begin() as conn:
-            conn.execute(insert(ratings).values(**row))
+            pk = conn.execute(insert(ratings).values(**row)).inserted_primary_key
+            assert pk is not None
+            rid = int(pk[0])
+            if scores:
+                conn.execute(
+                    insert(rating_scores),
+                    [
+                        {
+                            "rating_id": rid,
+                            "side": side,
+                            "scale": scale,
+                            "campaign_id": row["campaign_id"],
+                            "value": v,
+                        }
+                        for side, scale, v in scores
+                    ],
+                )
     except IntegrityError:
-        return False
-    return True
+        return None
+    return rid
+
+
+def item_ratings(store: Store, campaign_id: str, item_token: str) -> list[tuple[int, str]]:
+    """(rating id, rater) of every rating of one item, in the order stored."""
+    with store.engine.connect() as conn:
+        q = (
+            select(ratings.c.id, ratings.c.rater)
+            .where(ratings.c.campaign_id == campaign_id, ratings.c.item == item_token)
+            .order_by(ratings.c.id)
+        )
+        return [(int(i), str(r)) for i, r in conn.execute(q)]
 
 
 def rating_rows(store: Store, campaign_id: str) -> list[dict[str, Any]]:
-    """Every rating row of a campaign, in the order stored."""
+    """Every rating row of a campaign, in the order stored. Scores on the campaign's own scales
+    (table `rating_scores`) are added to their row under the same names as the fixed columns:
+    "a_<scale>" and "b_<scale>"."""
     with store.engine.connect() as conn:
         q = select(ratings).where(ratings.c.campaign_id == campaign_id).order_by(ratings.c.id)
-        return [dict(r) for r in conn.execute(q).mappings()]
+        rows = [dict(r) for r in conn.execute(q).mappings()]
+        extra = conn.execute(
+            select(
+                rating_scores.c.rating_id, rating_scores.c.side, rating_scores.c.scale, rating_scores.c.value
+            ).where(rating_scores.c.campaign_id == campaign_id)
+        ).all()
+    by_id = {r["id"]: r for r in rows}
+    for rid, side, scale, value in extra:
+        if rid in by_id:
+            by_id[rid][f"{str(side).lower()}_{scale}"] = value
+    return rows
 
 
 def count_ratings(store: Store, campaign_id: str) -> int:

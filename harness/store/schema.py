@@ -227,6 +227,39 @@ ratings = Table(
     UniqueConstraint("campaign_id", "rater", "item", name="uq_ratings_campaign_rater_item"),
 )
 
+rating_raters = Table(
+    # One row per invited rater of a campaign (`rate create --raters`): the rater's name and the sha256
+    # of their personal token (never the token). The name comes from here, never from what a rater types.
+    "rating_raters",
+    metadata,
+    Column("token_sha", String(64), primary_key=True),
+    Column("campaign_id", String(64), nullable=False, index=True),
+    Column("rater", String(100), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("campaign_id", "rater", name="uq_rating_raters_campaign_rater"),
+)
+rating_item_context = Table(
+    # What a rater reads beside an item's input: the task's instruction (the system prompt the runs were
+    # given) and the reference answer (shown only when the campaign asks for it). One row per item token.
+    "rating_item_context",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("campaign_id", String(64), nullable=False, index=True),
+    Column("instruction", Text, nullable=False),
+    Column("reference", Text),
+)
+rating_scores = Table(
+    # 1-5 scores on a campaign's own scales (`rate create --scales`) that have no column in `ratings`:
+    # one row per (rating, side in run terms A/B, scale).
+    "rating_scores",
+    metadata,
+    Column("rating_id", Integer, primary_key=True),
+    Column("side", String(1), primary_key=True),
+    Column("scale", String(40), primary_key=True),
+    Column("campaign_id", String(64), nullable=False, index=True),
+    Column("value", Integer),
+)
+
 RecordUpgradeFn = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 """A stored run record (its JSON object) -> the upgraded record, or None to leave it unchanged."""
 
@@ -260,6 +293,9 @@ MIGRATIONS: list[tuple[int, list[Table | RecordUpgrade]]] = [
     # run records gain `metric_info` (each metric's direction, kind and range), backfilled from
     # the runs' suites where they can be loaded (harness/metrics.py: backfill_metric_info)
     (6, [RecordUpgrade("metric_info")]),
+    # rating campaigns gain per-rater invitations, the instruction and reference shown with each item,
+    # and scores on campaign-defined scales (harness/ratings)
+    (7, [rating_raters, rating_item_context, rating_scores]),
 ]
 
 # Keep this last (every table above gets it): SQLite ignores VARCHAR lengths, PostgreSQL enforces them.

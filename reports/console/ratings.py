@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.fmt import num, table
-from harness.ratings import SCALES, CampaignResults
+from harness.ratings import CampaignResults
 
 
 def _ci(lo: float | None, hi: float | None, digits: int = 3, signed: bool = False) -> str:
@@ -41,14 +41,14 @@ def render_results(res: CampaignResults) -> str:
         "",
         "Bradley-Terry strength (log, mean 0; win vs average = expected win rate against an average run)",
         table(
-            ["run", "log strength", "95% CI", "win vs avg", *SCALES],
+            ["run", "log strength", "95% CI", "win vs avg", *res.scales],
             [
                 (
                     tags[s.run],
                     f"{s.log_strength:+.3f}",
                     _ci(s.ci_low, s.ci_high, signed=True),
                     num(s.win_vs_average),
-                    *(num(s.scales.get(k), 2) for k in SCALES),
+                    *(num(s.scales.get(k), 2) for k in res.scales),
                 )
                 for s in res.strengths
             ],
@@ -81,6 +81,30 @@ def render_results(res: CampaignResults) -> str:
     ]
     if res.excluded_raters:
         lines.append(f"excluded from the statistics above: {', '.join(res.excluded_raters)}")
+    lines += [
+        "",
+        "human position bias: share of the ratings preferring one output that prefer the one shown first "
+        "(0.5 = none; 95% CI bootstrap over items; ties and both bad left out); X shown first: pair items "
+        "where the pair's X run was Output 1 (counterbalanced: half of each rater's items, +-1 per pair)",
+        table(
+            ["rater", "pair ratings", "X shown first", "preferring one", "first shown", "share", "95% CI"],
+            [
+                (
+                    "(all)" if b.rater is None else b.rater,
+                    b.n_ratings,
+                    b.a_first,
+                    b.n,
+                    b.first,
+                    num(b.share),
+                    _ci(b.ci_low, b.ci_high),
+                )
+                for b in res.position_bias
+            ],
+            "lrrrrrr",
+        )
+        if res.position_bias and res.position_bias[0].n_ratings
+        else "no pair ratings yet",
+    ]
     lines += ["", "judge against humans (Cohen's kappa; both bad read as tie)"]
     if res.judge:
         lines.append(

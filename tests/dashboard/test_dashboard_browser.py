@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -35,6 +36,13 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 XSS_ESCAPED = XSS.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# a URL in a page's HTML that is not the dashboard's own: XML namespaces (SVG) are names, not fetched
+EXTERNAL_URL = re.compile(r"https?://(?!127\.0\.0\.1[:/]|localhost[:/]|www\.w3\.org/)[^\s\"'<>)]+")
+
+
+def external_requests(urls: list[str], base: str) -> list[str]:
+    """The requests a page made that leave the dashboard's server (the dashboard works offline)."""
+    return [u for u in urls if not u.startswith((base, "data:", "blob:", "about:"))]
 
 
 def free_port() -> int:
@@ -89,6 +97,7 @@ def pages(ids: dict[str, Any]) -> list[tuple[str, str, list[str]]]:
     a, b = ids["a"], ids["b"]
     return [
         ("runs", "", ["Runs", "4 of 4 runs"]),  # the default page lives at /
+        ("runs_path", "runs", ["Runs", "4 of 4 runs"]),  # and /runs opens it too
         (
             "run_detail",
             f"run_detail?run={a}&sample={XSS_SAMPLE}",
@@ -117,6 +126,7 @@ def check_dom(name: str, html: str, text: str, expected: list[str]) -> None:
     assert "<strong>bold</strong>" not in html, f"{name}: model text rendered as markdown"
     if name == "run_detail":
         assert XSS in text and XSS_ESCAPED in html  # shown literally, escaped in the DOM
+    assert not EXTERNAL_URL.findall(html), f"{name}: external URL(s) {EXTERNAL_URL.findall(html)[:5]}"
 
 
 def shoot(chromium: str, base: str, ids: dict[str, Any], out: Path) -> None:
@@ -128,6 +138,8 @@ def shoot(chromium: str, base: str, ids: dict[str, Any], out: Path) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
         for name, path, expected in pages(ids):
             for attempt in range(4):  # a cold Streamlit page can stay blank: reload and wait again
                 page.goto(f"{base}/{path}", wait_until="domcontentloaded")
@@ -165,8 +177,11 @@ def shoot(chromium: str, base: str, ids: dict[str, Any], out: Path) -> None:
         page.mouse.click(box["x"] + 15, box["y"] + 35 + 17)  # the first row's selection checkbox
         page.get_by_text("Selected sample").first.wait_for(state="attached", timeout=30_000)
         assert f"run={ids['a2']}" in page.url, page.url
+        favicon = page.evaluate("(document.querySelector(\"link[rel='shortcut icon']\") || {}).href || ''")
         browser.close()
         assert not dialogs, f"a page ran model text as script: {dialogs}"
+        assert favicon.startswith(("data:", base)), f"the favicon is fetched from {favicon}"
+        assert not external_requests(requests, base), external_requests(requests, base)
 
 
 def test_dashboard_in_headless_chromium(tmp_path: Path, make_suite: Any) -> None:

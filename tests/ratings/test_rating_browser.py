@@ -1,5 +1,8 @@
-"""The rater app in a real headless Chromium, end to end: `tunebench rate serve`, log in, rate items,
-reload mid-way (it resumes), finish; then the stored ratings and the blinding of every page seen.
+"""The rater app in a real headless Chromium, end to end: `tunebench rate serve` on a campaign with
+per-rater links; the rater opens her link (logged in, no form), sees the task's instruction, rates
+items, reloads mid-way (still logged in, it resumes), finishes; a rater whose name looks like a
+Markdown link sees it as text; then the stored ratings, the blinding of every page seen and that no
+page fetched anything from outside the server (it works offline).
 
 Setup: Chromium from Debian's packages (`.ci/test.sh` installs it) driven by Playwright's Python
 package (see tests/browser_setup.py). When either is missing the test FAILS with the reason: it is
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,6 +45,8 @@ ARGS = [
 ]
 ADAPTER = "/adapters/quokka-lora-3"
 N = 8
+EVIL = "[x](http://evil.example)"
+INSTRUCTION = "Reply with a JSON object."  # the test suite's system prompt
 
 
 def _free_port() -> int:
@@ -71,7 +77,7 @@ def served(tmp_path: Path, workspace: Path, make_suite: Any) -> Iterator[dict[st
     gold.write_text(
         json.dumps({"input": "What is 2 + 2?", "better": "4", "worse": "Paris is in France."}) + "\n"
     )
-    made = create_campaign(store, runs, n=N - 1, gold=gold)
+    made = create_campaign(store, runs, n=N - 1, gold=gold, raters=["Ann", EVIL])
     port = _free_port()
     tunebench = Path(sys.executable).with_name("tunebench")
     cmd = [str(tunebench), "--store", store.url, "rate", "serve", made.campaign.id, "--port", str(port)]
@@ -113,30 +119,27 @@ def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
     for d in shot_dirs:
         d.mkdir(parents=True, exist_ok=True)
     url, store, made, secrets = served["url"], served["store"], served["made"], served["secrets"]
-    cid, token = made.campaign.id, made.rater_token
+    cid = made.campaign.id
+    link = {name: f"{url}/?t={tok}" for name, tok in made.invites.items()}
     seen: list[tuple[str, str, str]] = []  # (output 1, output 2, choice)
     checked = 0
 
-    def blind(page: Any) -> None:
+    def blind(page: Any, rater: str | None = None) -> None:
         nonlocal checked
         html, where = page.content(), page.url
         for s in secrets:
             assert s not in html, f"{s!r} is in the page's DOM"
             assert s not in where, f"{s!r} is in the URL"
-        assert "lora" not in html.lower() and "mock:" not in html and "?" not in where.replace(url, "")
+        assert "lora" not in html.lower() and "mock:" not in html
+        # the only query parameter is the rater's own token
+        assert where.replace(url, "") in ("", "/", *([link[rater].replace(url, "")] if rater else [])), where
+        if rater != EVIL:  # (that rater's name is a URL, shown as text)
+            assert not re.findall(r"https?://(?!127\.0\.0\.1[:/]|www\.w3\.org/)", html), "external URL"
         checked += 1
 
     def shot(page: Any, name: str) -> None:
         for d in shot_dirs:
             page.screenshot(path=str(d / f"rate-{name}.png"), full_page=True)
-
-    def log_in(page: Any, name: str) -> None:
-        page.get_by_role("button", name="Start rating").wait_for(timeout=30000)
-        blind(page)
-        page.get_by_label("Your name").fill(name)
-        page.get_by_label("Campaign token").fill(token)
-        page.get_by_role("button", name="Start rating").click()
-        page.get_by_text("Which answer is better?").wait_for(timeout=30000)
 
     def settle(page: Any) -> None:
         """Wait until the script run is over and no element from the previous run is left (Streamlit
@@ -150,16 +153,17 @@ def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
     def rate_one(page: Any, k: int, choice: str) -> None:
         page.get_by_text(f"item {k} ·").wait_for(timeout=30000)
         settle(page)
-        blind(page)
+        blind(page, "ann")
         codes = page.locator("pre code")
-        codes.nth(2).wait_for(timeout=10000)
-        # a cold page draws the code blocks before their text: wait for input and both outputs
+        codes.nth(3).wait_for(timeout=10000)
+        # a cold page draws the code blocks before their text: wait for instruction, input, outputs
         page.wait_for_function(
             "() => { const c = document.querySelectorAll('pre code');"
-            " return c.length >= 3 && [0, 1, 2].every(i => c[i].innerText.trim().length > 0); }",
+            " return c.length >= 4 && [0, 1, 2, 3].every(i => c[i].innerText.trim().length > 0); }",
             timeout=30000,
         )
-        o1, o2 = codes.nth(1).inner_text().strip(), codes.nth(2).inner_text().strip()
+        assert codes.nth(0).inner_text().strip() == INSTRUCTION  # the rater sees the task's instruction
+        o1, o2 = codes.nth(2).inner_text().strip(), codes.nth(3).inner_text().strip()
         if k == 1:
             shot(page, "item")
         groups = page.get_by_role("radiogroup")
@@ -180,9 +184,11 @@ def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
         seen.append((o1, o2, choice))
 
     choices = ["1", "2", "1", "tie", "2", "both_bad", "1", "2"]
+    requests: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1500})
+        page.on("request", lambda r: requests.append(r.url))
         # first request of a fresh server: a page of the main dashboard (dashboard/pages/ sits next
         # to the rater app); it must not exist here, before or after the app has run once
         for path in ("/runs", "/compare", "/ratings"):
@@ -194,23 +200,37 @@ def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
         page.goto(url + "/")
         page.get_by_role("button", name="Start rating").wait_for(timeout=60000)
         shot(page, "login")
-        log_in(page, "Ann")
+        # Ann's personal link logs her in: no name or token to type
+        page.goto(link["ann"])
+        page.get_by_text("Which answer is better?").wait_for(timeout=60000)
+        page.get_by_text("Rater: ann").wait_for(timeout=30000)
         for k in (1, 2, 3):
             rate_one(page, k, choices[k - 1])
-        page.reload()  # a reload starts a new session: log in again, resume at item 4
-        log_in(page, "ann")
-        page.get_by_text("item 4 ·").wait_for(timeout=30000)
+        page.reload()  # the URL keeps her token: still logged in, resuming at item 4
+        page.get_by_text("item 4 ·").wait_for(timeout=60000)
+        assert page.get_by_role("button", name="Start rating").count() == 0
+        assert page.url == link["ann"]
         for k in range(4, N + 1):
             rate_one(page, k, choices[k - 1])
         page.get_by_text("All done").wait_for(timeout=30000)
-        blind(page)
+        blind(page, "ann")
         shot(page, "done")
         page.goto(url + "/runs")  # and still no page of the main dashboard
         page.get_by_role("button", name="Start rating").wait_for(timeout=30000)
         assert "Runs" not in page.content()
         blind(page)
+        # a name that looks like a Markdown link is drawn as text
+        page.goto(link[EVIL])
+        page.get_by_text(f"Rater: {EVIL}", exact=True).wait_for(timeout=60000)
+        assert page.locator('a[href*="evil"]').count() == 0
+        blind(page, EVIL)
+        shot(page, "evil-name")
+        favicon = page.evaluate("(document.querySelector(\"link[rel='shortcut icon']\") || {}).href || ''")
         browser.close()
-    assert checked >= N + 7
+    assert checked >= N + 6  # 3 pages at first, every item, done, /runs again, the second rater
+    assert favicon.startswith(("data:", url)), f"the favicon is fetched from {favicon}"
+    outside = [u for u in requests if not u.startswith((url, "data:", "blob:", "about:"))]
+    assert not outside, f"requests that leave the server: {outside[:5]}"
 
     with store.engine.connect() as conn:
         rows = [
@@ -221,6 +241,8 @@ def test_rater_app_in_chromium(served: dict[str, Any], tmp_path: Path) -> None:
             for r in conn.execute(rating_items.select().where(rating_items.c.campaign_id == cid)).mappings()
         }
     assert len(rows) == N and {r["rater"] for r in rows} == {"ann"}
+    pair = [r for r in rows if r["kind"] == "pair"]  # sides counterbalanced: half each way, +-1
+    assert abs(2 * sum(r["first"] == "A" for r in pair) - len(pair)) <= 1
     by_texts = {}
     for r in rows:
         it = items[r["item"]]

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import yaml
+from rating_helpers import (
+    APP,
+    FULL,
+    N_SAMPLES,
+    Env,
+    assert_blind,
+    gold_file,
+    item_row,
+    log_in,
+    rate_all,
+    rate_in_app,
+    rater_app,
+    rating_rows,
+    walk,
+)
 
 from harness.cli.main import main as cli
 from harness.errors import InputError
@@ -34,82 +46,16 @@ from harness.ratings import (
 )
 from harness.runner import run_suite
 from harness.stats import cohens_kappa
-from harness.store import Store, rating_campaigns, rating_items, ratings
+from harness.store import Store, rating_campaigns, rating_items
 from harness.suite import load_suite
-from harness.types import PromptConfig
 from reports.console.ratings import render_results
-
-N_SAMPLES = 12
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "rate_app.py")
-ADAPTER = "/adapters/zebra-lora-7"
-BASE = "/models/base-gemma-270m-xq"
-GOLD = [
-    {"input": "What is 2 + 2?", "better": "4", "worse": "The capital of France is Paris."},
-    {"input": "Spell 'cat' backwards.", "better": "tac", "worse": "dog"},
-]
-FULL = {"1": dict.fromkeys(SCALES, 4), "2": dict.fromkeys(SCALES, 3)}
-
-
-@dataclass
-class Env:
-    root: Path
-    store: Store
-    runs: dict[str, str]  # "x" / "y" / "z" -> run id
-    secrets: list[str]  # strings a rater must never see
-
-    def tag_of(self, text: str) -> str:
-        return text.split("-")[1]  # "reply-x-3" -> "x"
-
-
-def _script(path: Path, tag: str) -> str:
-    rules = [{"contains": f"ticket test {i}:", "reply": f"reply-{tag}-{i}"} for i in range(N_SAMPLES)]
-    path.write_text(yaml.safe_dump({"default": "?", "rules": rules}))
-    return f"mock:{path}"
-
-
-@pytest.fixture
-def env(tmp_path: Path, workspace: Path, make_suite: Any) -> Env:
-    suite = load_suite(make_suite(tmp_path / "rate-suite", n=N_SAMPLES))
-    store = Store()
-    runs, secrets = {}, []
-    for tag, script in (("x", "secret-model-alpha"), ("y", "secret-model-beta"), ("z", "secret-model-gamma")):
-        spec = parse_spec(_script(tmp_path / f"{script}.yaml", tag))
-        prompt = PromptConfig(name="covert-prompt-9", template="{input}") if tag == "y" else None
-        rec = run_suite(suite, spec, store=store, progress=False, prompt=prompt)
-        if tag == "z":  # label it as a fine-tuned adapter: its path must never reach a rater
-            model = rec.model.model_copy(update={"adapter": ADAPTER, "raw": f"hf:{BASE}+lora:{ADAPTER}"})
-            rec = rec.model_copy(update={"model": model})
-            store.update_run(rec)
-        runs[tag] = rec.id
-        secrets += [rec.id, rec.model.label, script, str(tmp_path / f"{script}.yaml")]
-    secrets += [ADAPTER, "zebra-lora", BASE, "covert-prompt"]
-    return Env(tmp_path, store, runs, secrets)
-
-
-def _gold_file(env: Env) -> Path:
-    p = env.root / "gold.jsonl"
-    p.write_text("\n".join(json.dumps(g) for g in GOLD) + "\n")
-    return p
-
-
-def _item_row(store: Store, token: str) -> dict[str, Any]:
-    with store.engine.connect() as conn:
-        return dict(conn.execute(rating_items.select().where(rating_items.c.token == token)).mappings().one())
-
-
-def _rating_rows(store: Store, cid: str) -> list[dict[str, Any]]:
-    with store.engine.connect() as conn:
-        return [
-            dict(r) for r in conn.execute(ratings.select().where(ratings.c.campaign_id == cid)).mappings()
-        ]
-
 
 # --------------------------------------------------------------------------- campaigns
 
 
 def test_create_campaign_items_gold_and_tokens(env: Env) -> None:
     r = list(env.runs.values())
-    made = create_campaign(env.store, r, n=4, seed=3, gold=_gold_file(env))
+    made = create_campaign(env.store, r, n=4, seed=3, gold=gold_file(env))
     c = made.campaign
     assert c.runs == r and c.n_samples == 4 and c.n_items == 4 * 3 and c.n_gold == 2
     with env.store.engine.connect() as conn:
@@ -182,21 +128,27 @@ def test_output_order_deterministic_and_balanced(env: Env) -> None:
     assert 0.45 < np.mean(firsts) < 0.55
     per_rater = np.array(firsts).reshape(5, 400).mean(axis=1)
     assert np.all((per_rater > 0.4) & (per_rater < 0.6))
-    # in a campaign: the order shown differs between raters on some items, and is stable per rater
+    # in a campaign: the order shown differs between raters on some items, is stable per rater, and
+    # is balanced exactly (counterbalanced per rater and pair of runs, whatever the campaign's salt)
     made = create_campaign(env.store, list(env.runs.values()), n=N_SAMPLES)
     cid, tok = made.campaign.id, made.rater_token
     shown: dict[str, list[bool]] = {}
     for rater in ("ann", "bob", "cy", "dee"):
         seen = []
         while (it := next_item(env.store, cid, tok, rater)) is not None and len(seen) < 36:
-            row = _item_row(env.store, it.token)
+            assert next_item(env.store, cid, tok, rater) == it  # stable until saved
+            row = item_row(env.store, it.token)
             assert {it.output_1, it.output_2} == {row["output_a"], row["output_b"]}
             seen.append(it.output_1 == row["output_a"])
             save_rating(env.store, cid, tok, rater, it.token, "tie", FULL)
         shown[rater] = seen
-    assert all(0.25 < np.mean(v) < 0.75 for v in shown.values())
-    rows = _rating_rows(env.store, cid)
-    assert 0.4 < np.mean([r["first"] == "A" for r in rows]) < 0.6
+    assert all(len(v) == 36 and sum(v) == 18 for v in shown.values())
+    rows = rating_rows(env.store, cid)
+    assert np.mean([r["first"] == "A" for r in rows]) == 0.5
+    per_pair: dict[tuple[str, str, str], list[bool]] = {}
+    for r in rows:
+        per_pair.setdefault((r["rater"], r["run_a"], r["run_b"]), []).append(r["first"] == "A")
+    assert len(per_pair) == 4 * 3 and all(sum(v) == 6 for v in per_pair.values())  # 12 items a pair
     firsts_by_item: dict[str, set[str]] = {}
     for r in rows:
         firsts_by_item.setdefault(r["item"], set()).add(r["first"])
@@ -204,7 +156,7 @@ def test_output_order_deterministic_and_balanced(env: Env) -> None:
 
 
 def test_save_maps_to_runs_resumes_and_ignores_double_submit(env: Env) -> None:
-    made = create_campaign(env.store, [env.runs["x"], env.runs["y"]], n=6, gold=_gold_file(env))
+    made = create_campaign(env.store, [env.runs["x"], env.runs["y"]], n=6, gold=gold_file(env))
     cid, tok = made.campaign.id, made.rater_token
     expected = []
     for k in range(5):
@@ -216,10 +168,10 @@ def test_save_maps_to_runs_resumes_and_ignores_double_submit(env: Env) -> None:
         assert save_rating(env.store, cid, tok, "Ann", it.token, choice, scores, comment=f"c{k}")
         assert not save_rating(env.store, cid, tok, "ann", it.token, "tie", FULL)  # double submit
         expected.append((it.token, picked, it.output_1))
-    rows = {r["item"]: r for r in _rating_rows(env.store, cid)}
+    rows = {r["item"]: r for r in rating_rows(env.store, cid)}
     assert len(rows) == 5
     for token, picked, out1 in expected:
-        r, item = rows[token], _item_row(env.store, token)
+        r, item = rows[token], item_row(env.store, token)
         winner_text = item["output_a"] if r["preference"] == "A" else item["output_b"]
         assert winner_text == picked  # the stored preference names the run whose text was picked
         first_text = item["output_a"] if r["first"] == "A" else item["output_b"]
@@ -271,7 +223,7 @@ def test_two_raters_at_once_lose_nothing(env: Env) -> None:
     for t in threads:
         t.join(60)
     assert not errors
-    rows = _rating_rows(env.store, cid)
+    rows = rating_rows(env.store, cid)
     assert len(rows) == 40
     assert sorted(r["rater"] for r in rows) == ["ann"] * 20 + ["bob"] * 20
     assert len({(r["rater"], r["item"]) for r in rows}) == 40
@@ -279,7 +231,7 @@ def test_two_raters_at_once_lose_nothing(env: Env) -> None:
 
 def test_human_pairwise_orientation_and_gold_excluded(env: Env) -> None:
     x, y = env.runs["x"], env.runs["y"]
-    made = create_campaign(env.store, [x, y], n=3, gold=_gold_file(env))
+    made = create_campaign(env.store, [x, y], n=3, gold=gold_file(env))
     cid, tok = made.campaign.id, made.rater_token
     while (it := next_item(env.store, cid, tok, "ann")) is not None:
         pick = "1" if "reply-x" in it.output_1 or it.output_1 in ("4", "tac") else "2"
@@ -290,30 +242,15 @@ def test_human_pairwise_orientation_and_gold_excluded(env: Env) -> None:
     assert human_pairwise(env.store, x, env.runs["z"]) == []
 
 
-def _rate_all(env: Env, cid: str, tok: str, rater: str, prefer: str, gold_right: bool) -> None:
-    """`prefer`: the run tag ("x", "y", "z") this rater always picks when it is shown."""
-    while (it := next_item(env.store, cid, tok, rater)) is not None:
-        if it.output_1 in ("4", "tac", "dog") or "Paris" in it.output_1:  # a gold item
-            good = "1" if it.output_1 in ("4", "tac") else "2"
-            choice = good if gold_right else ("2" if good == "1" else "1")
-        elif f"reply-{prefer}" in it.output_1:
-            choice = "1"
-        elif f"reply-{prefer}" in it.output_2:
-            choice = "2"
-        else:  # prefer the alphabetically earlier run of the other two
-            choice = "1" if env.tag_of(it.output_1) < env.tag_of(it.output_2) else "2"
-        save_rating(env.store, cid, tok, rater, it.token, choice, FULL)
-
-
 def test_campaign_results_statistics_gold_flags_and_judge_kappa(env: Env) -> None:
     x, y, z = env.runs["x"], env.runs["y"], env.runs["z"]
-    made = create_campaign(env.store, [x, y, z], n=5, gold=_gold_file(env))
+    made = create_campaign(env.store, [x, y, z], n=5, gold=gold_file(env))
     cid, tok, adm = made.campaign.id, made.rater_token, made.admin_token
-    _rate_all(env, cid, tok, "ann", "z", gold_right=True)  # z > x > y
-    _rate_all(env, cid, tok, "bob", "z", gold_right=True)
-    _rate_all(env, cid, tok, "cy", "y", gold_right=False)  # y > x > z, fails the gold items
+    rate_all(env, cid, tok, "ann", "z", gold_right=True)  # z > x > y
+    rate_all(env, cid, tok, "bob", "z", gold_right=True)
+    rate_all(env, cid, tok, "cy", "y", gold_right=False)  # y > x > z, fails the gold items
     # a stored pairwise judgment of x vs z (as the judge engineer stores it): z wins on all but one
-    sids = sorted({r["sample_id"] for r in _rating_rows(env.store, cid) if r["kind"] == "pair"})
+    sids = sorted({r["sample_id"] for r in rating_rows(env.store, cid) if r["kind"] == "pair"})
     pairs = [{"sample_id": s, "outcome": "B" if i else "tie"} for i, s in enumerate(sids)]
     env.store.put_record("judgment", "jd-1", {"pairs": pairs}, ref=f"{x}..{z}")
 
@@ -338,7 +275,7 @@ def test_campaign_results_statistics_gold_flags_and_judge_kappa(env: Env) -> Non
     # judge vs humans on x vs z: judge says tie on the first sample, B (z) elsewhere
     (jx,) = res.judge
     assert (jx.run_a, jx.run_b, jx.judgment, jx.n) == (x, z, "jd-1", 15)
-    human = [r for r in _rating_rows(env.store, cid) if r["run_a"] == x and r["run_b"] == z]
+    human = [r for r in rating_rows(env.store, cid) if r["run_a"] == x and r["run_b"] == z]
     judge_l = ["tie" if r["sample_id"] == sids[0] else "B" for r in human]
     assert jx.kappa == pytest.approx(cohens_kappa(judge_l, [r["preference"] for r in human]))
     # flagged raters can be left out: then z wins x vs z outright
@@ -355,7 +292,7 @@ def test_campaign_results_statistics_gold_flags_and_judge_kappa(env: Env) -> Non
 def test_cli_create_results_and_admin_token(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     x, y = env.runs["x"], env.runs["y"]
     assert (
-        cli(["rate", "create", "--runs", x, y, "--n", "3", "--gold", str(_gold_file(env)), "--port", "8611"])
+        cli(["rate", "create", "--runs", x, y, "--n", "3", "--gold", str(gold_file(env)), "--port", "8611"])
         == 0
     )
     out = capsys.readouterr().out
@@ -364,7 +301,7 @@ def test_cli_create_results_and_admin_token(env: Env, capsys: pytest.CaptureFixt
     admin = out.split("admin token (keep; results):")[1].split()[0]
     assert f"rate serve {cid} --port 8611" in out
     assert get_campaign(env.store, cid).n_items == 3
-    _rate_all(env, cid, rater, "ann", "x", gold_right=True)
+    rate_all(env, cid, rater, "ann", "x", gold_right=True)
     assert cli(["rate", "results", cid, "--admin-token", "at-nope"]) == 2
     assert "admin token does not match" in capsys.readouterr().err
     assert cli(["rate", "results", cid, "--admin-token", admin, "--n-boot", "100"]) == 0
@@ -381,72 +318,33 @@ def test_cli_create_results_and_admin_token(env: Env, capsys: pytest.CaptureFixt
 # --------------------------------------------------------------------------- the rater app (AppTest)
 
 
-def _app(env: Env, cid: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("TUNEBENCH_STORE", env.store.url)
-    monkeypatch.setenv("TUNEBENCH_RATE_CAMPAIGN", cid)
-    return AppTest.from_file(APP, default_timeout=30).run()
-
-
-def _log_in(at: Any, name: str, token: str) -> Any:
-    at.text_input[0].input(name)
-    at.text_input[1].input(token)
-    return next(b for b in at.button if b.label == "Start rating").click().run()
-
-
-def _rate_in_app(at: Any, choice: str) -> Any:
-    key = next(r.key for r in at.radio if r.key.startswith("pref-"))
-    tok = key[len("pref-") :]
-    for i in ("1", "2"):
-        for s in SCALES:
-            at.radio(key=f"{s}-{i}-{tok}").set_value(4 if i == "1" else 2)
-    at.radio(key=key).set_value(choice)
-    at.text_area(key=f"comment-{tok}").input("fine")
-    return next(b for b in at.button if b.label == "Submit and next").click().run()
-
-
-def _walk(node: Any) -> list[str]:
-    """Every element's protobuf (labels, values, help, options, widget ids) as text, recursively."""
-    out = [str(getattr(node, "proto", ""))]
-    children = getattr(node, "children", None)
-    if isinstance(children, dict):
-        for ch in children.values():
-            out += _walk(ch)
-    return out
-
-
-def _assert_blind(at: Any, env: Env) -> None:
-    assert not at.exception
-    texts = _walk(at._tree)
-    texts += [f"{k}={v!r}" for k, v in at.session_state.to_dict().items()]
-    texts += [str(at.query_params)]
-    blob = "\n".join(texts)
-    for s in env.secrets:
-        assert s not in blob, f"{s!r} reached the rater's page"
-    assert "mock:" not in blob and "lora" not in blob.lower()
-
-
 def test_app_login_rate_three_and_resume_after_reload(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    made = create_campaign(env.store, [env.runs["x"], env.runs["z"]], n=6, gold=_gold_file(env))
+    made = create_campaign(env.store, [env.runs["x"], env.runs["z"]], n=6, gold=gold_file(env))
     cid, tok = made.campaign.id, made.rater_token
-    at = _app(env, cid, monkeypatch)
+    at = rater_app(env, cid, monkeypatch)
     assert at.title[0].value == "Rate answers"
-    at = _log_in(at, "Ann", "rt-wrong")
+    at = log_in(at, "Ann", "rt-wrong")
     assert "does not open" in at.error[0].value
-    at = _log_in(at, "Ann", tok)
+    at = log_in(at, "Ann", tok)
     assert at.title[0].value == "Which answer is better?"
     shown = []
     for k in range(3):
         assert f"item {k + 1} ·" in at.caption[0].value
-        shown.append((at.code[1].value, at.code[2].value))
+        shown.append((at.code[-2].value, at.code[-1].value))
         expect = next_item(env.store, cid, tok, "ann")
-        assert expect is not None and (expect.input, expect.output_1, expect.output_2) == (
+        assert expect is not None and (
+            expect.instruction,
+            expect.input,
+            expect.output_1,
+            expect.output_2,
+        ) == (
             at.code[0].value,
             at.code[1].value,
             at.code[2].value,
+            at.code[3].value,
         )
-        at = _rate_in_app(at, "1")
+        assert at.code[0].value == "Reply with a JSON object."  # the suite's instruction is shown
+        at = rate_in_app(at, "1")
         assert not at.exception
     assert at.success[0].value == "Saved item 3."
     # a half-filled form is refused, nothing stored
@@ -454,33 +352,33 @@ def test_app_login_rate_three_and_resume_after_reload(env: Env, monkeypatch: pyt
     at.radio(key=key).set_value("tie")
     at = next(b for b in at.button if b.label == "Submit and next").click().run()
     assert "Please answer" in at.error[0].value
-    rows = _rating_rows(env.store, cid)
+    rows = rating_rows(env.store, cid)
     assert len(rows) == 3 and {r["comment"] for r in rows} == {"fine"}
     for r in rows:  # "1" was chosen: the stored preference is the run shown first
         assert r["preference"] == r["first"] and r[f"{r['first'].lower()}_accuracy"] == 4
     # reload: a new session must log in again and resumes at item 4
-    at2 = _log_in(_app(env, cid, monkeypatch), "ann", tok)
+    at2 = log_in(rater_app(env, cid, monkeypatch), "ann", tok)
     assert "item 4 ·" in at2.caption[0].value
-    assert (at2.code[1].value, at2.code[2].value) not in shown
+    assert (at2.code[-2].value, at2.code[-1].value) not in shown
     # finish: the done page
     for _ in range(5):
-        at2 = _rate_in_app(at2, "both_bad")
+        at2 = rate_in_app(at2, "both_bad")
     assert at2.title[0].value == "All done" and "rated 8 item(s)" in at2.success[0].value
-    _assert_blind(at2, env)
+    assert_blind(at2, env)
 
 
 def test_app_blinding_walks_every_element_and_state(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    made = create_campaign(env.store, list(env.runs.values()), n=3, gold=_gold_file(env))
-    at = _app(env, made.campaign.id, monkeypatch)
-    _assert_blind(at, env)
-    at = _log_in(at, "Ann", made.rater_token)
+    made = create_campaign(env.store, list(env.runs.values()), n=3, gold=gold_file(env))
+    at = rater_app(env, made.campaign.id, monkeypatch)
+    assert_blind(at, env)
+    at = log_in(at, "Ann", made.rater_token)
     for _ in range(9):  # every pair item and both gold items pass through the page
-        _assert_blind(at, env)
+        assert_blind(at, env)
         keys = [w.key for w in at.radio] + [w.key for w in at.text_area]
         assert all(not any(run in k for run in env.runs.values()) for k in keys)
-        at = _rate_in_app(at, "2")
-    _assert_blind(at, env)
-    assert len(_rating_rows(env.store, made.campaign.id)) == 9
+        at = rate_in_app(at, "2")
+    assert_blind(at, env)
+    assert len(rating_rows(env.store, made.campaign.id)) == 9
     # the rater app offers no other page (the main dashboard's pages/ folder sits next to it)
     assert not at.sidebar.children
     with pytest.raises(ValueError, match="Could not find a navigation page"):
@@ -490,13 +388,13 @@ def test_app_blinding_walks_every_element_and_state(env: Env, monkeypatch: pytes
 def test_admin_results_page_requires_the_admin_token(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     from streamlit.testing.v1 import AppTest
 
-    made = create_campaign(env.store, [env.runs["x"], env.runs["y"]], n=4, gold=_gold_file(env))
-    _rate_all(env, made.campaign.id, made.rater_token, "ann", "y", gold_right=True)
+    made = create_campaign(env.store, [env.runs["x"], env.runs["y"]], n=4, gold=gold_file(env))
+    rate_all(env, made.campaign.id, made.rater_token, "ann", "y", gold_right=True)
     monkeypatch.setenv("TUNEBENCH_STORE", env.store.url)
     page = str(Path(APP).parent / "pages" / "ratings.py")
     at = AppTest.from_file(page, default_timeout=30).run()
     assert not at.exception and "admin token" in at.info[0].value
-    blob = "\n".join(_walk(at._tree))
+    blob = "\n".join(walk(at._tree))
     assert env.runs["x"] not in blob and "secret-model" not in blob  # nothing about the runs yet
     at.text_input(key="ratings_admin_token").input(made.rater_token).run()
     assert "admin token does not match" in at.error[0].value
@@ -506,3 +404,13 @@ def test_admin_results_page_requires_the_admin_token(env: Env, monkeypatch: pyte
     assert [h.value for h in at.subheader][:2] == ["Win rates", "Bradley-Terry strengths"]
     wins = at.dataframe[2].value
     assert list(wins["X win rate"]) == [0.0] and list(wins["items"]) == [4]
+    assert "Human position bias" in [h.value for h in at.subheader]
+    bias = next(d.value for d in at.dataframe if "first shown" in d.value.columns)
+    assert list(bias["rater"]) == ["(all)", "ann"] and list(bias["X shown first"]) == [2, 2]
+    # a flagged rater with a Markdown-looking name, left out: the name is shown as text
+    evil = "[x](http://evil.example)"
+    rate_all(env, made.campaign.id, made.rater_token, evil, "x", gold_right=False)
+    at.checkbox(key="ratings_exclude").check().run()
+    assert not at.exception and "left out" in at.warning[0].value
+    assert evil in [t.value for t in at.text]
+    assert not any("evil" in str(m.proto) for m in [*at.markdown, *at.warning, *at.caption])
