@@ -124,10 +124,11 @@ class BaselineResult(BaseModel):
         )
 
 
-DEFAULT_ITEM_S = {"hf": 15.0, "openai": 3.0, "mock": 0.01}
+DEFAULT_ITEM_S = {"hf": 5.0, "openai": 3.0, "mock": 0.01}
 """Seconds per item assumed when the store has no timed generation of the model: on the high side,
-so the estimate errs long (hf: a 270M model generating 128 tokens on a laptop CPU took about 116 s
-per batch of 8; openai: a remote call)."""
+so the estimate errs long. hf: the embedded 270M model on 2 CPU cores took 0.5-0.75 s per item for
+64 new tokens in batches of 8, and about 15 s for 128 tokens of long notes; a larger model takes
+longer. openai: one remote call."""
 LONG_S = 300.0
 """A selection estimated longer than this gets a `--dev-limit` suggestion."""
 RECENT = 200
@@ -194,7 +195,7 @@ def estimate_baseline(
     counted as if generated, so a repeat of a search finishes sooner than estimated."""
     n_dev = len(load_split(suite, dev_split, dev_limit))
     times = recent_item_seconds(store, stable_hash(spec.identity), limit=RECENT)
-    per_item = statistics.median(times) if times else DEFAULT_ITEM_S.get(spec.backend, 15.0)
+    per_item = statistics.median(times) if times else DEFAULT_ITEM_S.get(spec.backend, 5.0)
     return BaselineEstimate(
         model=spec.label,
         variants=len(candidate_variants(suite, variants)),

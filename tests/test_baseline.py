@@ -179,14 +179,15 @@ def test_estimate_counts_variants_by_dev_items_at_a_stated_default(tmp_path, mon
     text = "\n".join(estimate_lines(est))
     assert "estimate: 4 variant(s) x 5 dev item(s) (--dev-limit 5) = 20 generation(s)" in text
     assert "a conservative default for mock models" in text and "hint:" not in text
-    # an hf model without timings in the store: the default is stated, and a long search gets a hint
+    # an hf model without timings in the store: the default is stated
     hf = parse_spec("mock:echo").model_copy(update={"backend": "hf", "raw": "hf:some-model"})
-    est = estimate_baseline(suite, hf, store=store)
-    assert est.per_item_s == DEFAULT_ITEM_S["hf"] and est.selection_s == 4 * 12 * DEFAULT_ITEM_S["hf"]
-    assert est.suggested_dev_limit() == 5  # 300 s / (4 variants x 15 s)
+    est = estimate_baseline(suite, hf, store=store, run_test=False)
+    assert est.per_item_s == DEFAULT_ITEM_S["hf"] == 5.0 and est.selection_s == 4 * 12 * 5.0
+    assert est.suggested_dev_limit() is None  # 4 min
     text = "\n".join(estimate_lines(est))
-    assert "about 12 min at 15 s per item" in text and "conservative default for hf models" in text
-    assert "hint: that is more than about 5 minutes; `--dev-limit 5`" in text
+    assert "= 48 generation(s), about 4 min at 5 s per item" in text
+    assert "conservative default for hf models (this store has no timed generation of hf:some-model" in text
+    assert "test" not in text
 
 
 def test_estimate_uses_this_models_recent_times_from_the_generation_cache(tmp_path):

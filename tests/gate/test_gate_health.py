@@ -176,3 +176,18 @@ def test_malformed_health_rules_name_file_and_line(env: Env, rule: str, needle: 
     assert needle in err and f"{pol}:4: " in err, err
     with pytest.raises(InputError):
         load_policy(pol)
+
+
+def test_readme_gate_example_and_demo_policy_load(tmp_path: Path) -> None:
+    """The README's gate.yaml (with the health rules) and the demo's policy are valid policies."""
+    import re
+
+    from harness.demo import DEMO_POLICY
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("# gate.yaml"))
+    path = tmp_path / "gate.yaml"
+    path.write_text(block, encoding="utf-8")
+    rules = [r.describe() for r in load_policy(path).rules]
+    assert rules[-2:] == ["max_truncated(0.1)", "max_repetition(0.2)"]
+    assert load_policy(DEMO_POLICY).rules[0].rule == "improves"
