@@ -5,11 +5,17 @@ variant once on the test split.
 The test split is never read during selection: variants run on `dev`, few-shot examples come from
 `train` (draw_fewshot refuses the split being evaluated), and `test` is loaded only for the single
 final run of the chosen variant.
+
+`estimate_baseline` says beforehand how much work that is (variants x dev items) and about how long
+it will take: at this model's recent per-item time from the generation cache when the store has
+one, else at a conservative default per backend, stated as such; when the selection alone would take
+more than about five minutes it suggests a `--dev-limit`. It reads the dev split only.
 """
 
 from __future__ import annotations
 
 import itertools
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +27,9 @@ from .metrics import delta_in_good_direction, metric_info_for
 from .models.base import ModelBackend
 from .runner import LazyBackend, make_backend, run_suite
 from .store import Store, new_run_id
-from .types import FewShotConfig, ModelSpec, PromptConfig, RunRecord, Suite
+from .store.baseline import recent_item_seconds
+from .suite import load_split
+from .types import FewShotConfig, ModelSpec, PromptConfig, RunRecord, Suite, stable_hash
 from .yamlio import load_model
 
 
@@ -116,6 +124,92 @@ class BaselineResult(BaseModel):
         )
 
 
+DEFAULT_ITEM_S = {"hf": 5.0, "openai": 3.0, "mock": 0.01}
+"""Seconds per item assumed when the store has no timed generation of the model: on the high side,
+so the estimate errs long. hf: the embedded 270M model on 2 CPU cores took 0.5-0.75 s per item for
+64 new tokens in batches of 8, and about 15 s for 128 tokens of long notes; a larger model takes
+longer. openai: one remote call."""
+LONG_S = 300.0
+"""A selection estimated longer than this gets a `--dev-limit` suggestion."""
+RECENT = 200
+"""How many of the model's most recent cached generations the per-item time is the median of."""
+
+
+class BaselineEstimate(BaseModel):
+    """How much work a baseline search is and about how long it will take (before it starts)."""
+
+    model: str
+    variants: int
+    dev_split: str
+    dev_items: int = Field(description="items per variant on the dev split (after --dev-limit)")
+    dev_limit: int | None = None
+    run_test: bool = True
+    test_limit: int | None = Field(
+        None, description="items of the final test run when limited; else its size is not read yet"
+    )
+    per_item_s: float
+    measured_from: int = Field(
+        0, description="cached generations of this model the per-item time is the median of (0: default)"
+    )
+    backend: str
+
+    @property
+    def selection_items(self) -> int:
+        return self.variants * self.dev_items
+
+    @property
+    def selection_s(self) -> float:
+        return self.selection_items * self.per_item_s
+
+    @property
+    def test_s(self) -> float | None:
+        """The final test run's time when its size is known (--test-limit), else None."""
+        return self.test_limit * self.per_item_s if self.run_test and self.test_limit else None
+
+    def suggested_dev_limit(self) -> int | None:
+        """A `--dev-limit` that brings the selection to about LONG_S, when it is longer than that."""
+        if self.selection_s <= LONG_S or self.dev_items <= 1:
+            return None
+        n = max(1, int(LONG_S / (self.variants * self.per_item_s)))
+        return n if n < self.dev_items else None
+
+
+def candidate_variants(suite: Suite, variants: Sequence[PromptConfig] | None = None) -> list[PromptConfig]:
+    """The prompt variants a baseline search tries: those given, else the suite's, else its prompt."""
+    return list(variants or suite.variants or [suite.prompt])
+
+
+def estimate_baseline(
+    suite: Suite,
+    spec: ModelSpec,
+    *,
+    store: Store,
+    variants: Sequence[PromptConfig] | None = None,
+    dev_split: str = "dev",
+    dev_limit: int | None = None,
+    run_test: bool = True,
+    test_limit: int | None = None,
+) -> BaselineEstimate:
+    """The size and expected duration of `select_baseline` with the same arguments. Reads the dev
+    split (to count it) and the store's generation cache, never the test split. Cached items are
+    counted as if generated, so a repeat of a search finishes sooner than estimated."""
+    n_dev = len(load_split(suite, dev_split, dev_limit))
+    times = recent_item_seconds(store, stable_hash(spec.identity), limit=RECENT)
+    per_item = statistics.median(times) if times else DEFAULT_ITEM_S.get(spec.backend, 5.0)
+    return BaselineEstimate(
+        model=spec.label,
+        variants=len(candidate_variants(suite, variants)),
+        dev_split=dev_split,
+        dev_items=n_dev,
+        dev_limit=dev_limit,
+        run_test=run_test,
+        test_limit=test_limit,
+        per_item_s=per_item,
+        measured_from=len(times),
+        backend=spec.backend,
+    )
+
+
 def load_variants(path: str | Path) -> VariantsFile:
     vf = load_model(path, VariantsFile, what="variants file")
     if not vf.expand():
@@ -139,7 +233,7 @@ def select_baseline(
     batch_size: int = 8,
     progress: bool = True,
 ) -> BaselineResult:
-    variants = list(variants or suite.variants or [suite.prompt])
+    variants = candidate_variants(suite, variants)
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise InputError(f"prompt variant names must be unique: {names}")

@@ -544,7 +544,9 @@ def _verdict_html(body: Mapping[str, Any], footer: str) -> str:
         else '<p class="note">no rules</p>'
     )
     notes = "".join(f'<p class="note">note: {esc(n)}</p>' for n in as_list(body.get("notes")))
-    parts = [f"<header><h1>{esc(t)}</h1>{banner}{meta}</header>", "<h2>Rules</h2>", rules_html, notes]
+    # the candidate's output health, under the verdict whatever the rules say
+    health = "".join(f'<div class="warn">⚠ {esc(w)}</div>' for w in as_list(body.get("warnings")))
+    parts = [f"<header><h1>{esc(t)}</h1>{banner}{health}{meta}</header>", "<h2>Rules</h2>", rules_html, notes]
     bodies = as_dict(body.get("comparison_bodies"))
     cids = as_dict(body.get("comparisons"))
     runs = as_dict(body.get("runs"))

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from harness.inspect_run import latency_label
+
 from .common import (
     as_dict,
     as_list,
@@ -125,11 +127,12 @@ def _run_md(body: Mapping[str, Any], text_limit: int, k: int) -> str:
 
 def _usage_line(u: Mapping[str, Any]) -> str:
     parts = []
+    timed = latency_label(dict(u))  # "batch time" where the backend timed batches, not requests
     for key, label in (
         ("prompt_tokens_mean", "prompt tokens/request"),
         ("completion_tokens_mean", "completion tokens/request"),
-        ("latency_p50_s", "latency p50"),
-        ("latency_p95_s", "latency p95"),
+        ("latency_p50_s", f"{timed} p50"),
+        ("latency_p95_s", f"{timed} p95"),
     ):
         if fnum(u.get(key)) is not None:
             parts.append(f"{label} {cost_value(key, u.get(key))}")
@@ -315,6 +318,10 @@ def _verdict_md(body: Mapping[str, Any], text_limit: int, k: int) -> str:
         f"{cell(body.get('created_at', ''))}",
         "",
     ]
+    # the candidate's output health, whatever the rules say (e.g. most outputs hit the length limit)
+    verdict_warnings = as_list(body.get("warnings"))
+    if verdict_warnings:
+        out += [f"> ⚠️ {cell(w, 600)}" for w in verdict_warnings] + [""]
     if rules:
         rows = []
         for r in rules:

@@ -149,3 +149,81 @@ def test_baseline_cli_end_to_end(tmp_path, capsys):
     assert "chosen:" in out and "baseline (" in out
     runs = Store(workspace=ws).list_runs()
     assert sorted(r.split for r in runs) == ["dev"] * 4 + ["test"]
+
+
+# --------------------------------------------------------------------------- the estimate before a search
+
+
+def test_estimate_counts_variants_by_dev_items_at_a_stated_default(tmp_path, monkeypatch):
+    import harness.baseline as baseline_mod
+    from harness.baseline import DEFAULT_ITEM_S, estimate_baseline
+    from reports.console.baseline import estimate_lines
+
+    reads: list[str] = []
+    real = suite_mod.load_split
+
+    def spy(suite, split, limit=None):
+        reads.append(split)
+        return real(suite, split, limit)
+
+    monkeypatch.setattr(baseline_mod, "load_split", spy)
+    dst = _suite_copy(tmp_path)
+    (dst / "data" / "test.jsonl").unlink()  # the estimate never reads test
+    suite = load_suite(dst)
+    store = Store(workspace=tmp_path / "ws")
+    est = estimate_baseline(suite, parse_spec("mock:echo"), store=store, dev_limit=5)
+    assert reads == ["dev"]
+    assert (est.variants, est.dev_items, est.selection_items) == (4, 5, 20)
+    assert est.measured_from == 0 and est.per_item_s == DEFAULT_ITEM_S["mock"]
+    assert est.suggested_dev_limit() is None
+    text = "\n".join(estimate_lines(est))
+    assert "estimate: 4 variant(s) x 5 dev item(s) (--dev-limit 5) = 20 generation(s)" in text
+    assert "a conservative default for mock models" in text and "hint:" not in text
+    # an hf model without timings in the store: the default is stated
+    hf = parse_spec("mock:echo").model_copy(update={"backend": "hf", "raw": "hf:some-model"})
+    est = estimate_baseline(suite, hf, store=store, run_test=False)
+    assert est.per_item_s == DEFAULT_ITEM_S["hf"] == 5.0 and est.selection_s == 4 * 12 * 5.0
+    assert est.suggested_dev_limit() is None  # 4 min
+    text = "\n".join(estimate_lines(est))
+    assert "= 48 generation(s), about 4 min at 5 s per item" in text
+    assert "conservative default for hf models (this store has no timed generation of hf:some-model" in text
+    assert "test" not in text
+
+
+def test_estimate_uses_this_models_recent_times_from_the_generation_cache(tmp_path):
+    from harness.baseline import estimate_baseline
+    from harness.types import Completion, stable_hash
+    from reports.console.baseline import estimate_lines
+
+    suite = load_suite(_suite_copy(tmp_path))
+    store = Store(workspace=tmp_path / "ws")
+    script = tmp_path / "slow.yaml"
+    script.write_text("default: x\ndelay_s: 0.02\n")
+    slow = parse_spec(f"mock:{script}")
+    run_suite = runner_mod.run_suite
+    run_suite(suite, slow, store=store, split="dev", limit=3, progress=False)
+    est = estimate_baseline(suite, slow, store=store)
+    assert est.measured_from == 3 and 0.02 <= est.per_item_s < 1
+    assert "median of the 3 most recent cached generation(s)" in "\n".join(estimate_lines(est))
+    # another model's timings are not used; a batch's time is divided by its size
+    other = parse_spec("mock:echo")
+    ident = stable_hash(other.identity)
+    store.put_generations(
+        [(f"k{i}", ident, "p", Completion(text="t", latency_s=240.0, raw={"batch_size": 8})) for i in range(5)]
+    )
+    est = estimate_baseline(suite, other, store=store, test_limit=10)
+    assert est.measured_from == 5 and est.per_item_s == 30.0
+    assert est.selection_s == 4 * 12 * 30.0 and est.suggested_dev_limit() == 2
+    text = "\n".join(estimate_lines(est))
+    assert "about 24 min at 30 s per item" in text and "test: 10 item(s), about 5 min" in text
+    assert "`--dev-limit 2`" in text
+
+
+def test_baseline_cli_prints_the_estimate_before_starting(tmp_path, capsys):
+    ws = tmp_path / "ws"
+    code = cli(["--workspace", str(ws), "baseline", "ticket-triage", "--model", "mock:echo",
+                "--dev-limit", "5", "--no-test", "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("estimate: 4 variant(s) x 5 dev item(s) (--dev-limit 5) = 20 generation(s)")
+    assert out.index("estimate:") < out.index("baseline selection on dev")

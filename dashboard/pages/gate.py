@@ -50,6 +50,8 @@ headline = (
     f"PASS: all {len(rules)} rule(s) passed" if passed else f"FAIL: {failed} of {len(rules)} rule(s) failed"
 )
 (st.success if passed else st.error)(headline)
+for w in body.get("warnings") or []:  # the candidate's output health, whatever the rules say
+    st.warning(w)
 c.facts(
     {
         "candidate": body.get("candidate"),

@@ -1,10 +1,11 @@
-"""tunebench baseline SUITE --model SPEC [--variants FILE]"""
+"""tunebench baseline SUITE --model SPEC [--variants FILE]: prints an estimate of the work and its
+time first (reports.console.baseline), then selects on dev and runs the chosen variant on test."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..baseline import load_variants, select_baseline
+from ..baseline import estimate_baseline, load_variants, select_baseline
 from ..fmt import metrics_table
 from ..suite import load_suite
 from .common import add_model_options, model_spec, open_store
@@ -33,6 +34,19 @@ def main(args: argparse.Namespace) -> int:
         variants, metric = vf.expand(), metric or vf.metric
     spec = model_spec(args)
     store = open_store(args)
+    est = estimate_baseline(
+        suite,
+        spec,
+        store=store,
+        variants=variants,
+        dev_split=args.dev_split,
+        dev_limit=args.dev_limit,
+        run_test=not args.no_test,
+        test_limit=args.test_limit,
+    )
+    from reports.console.baseline import estimate_lines
+
+    print("\n".join(estimate_lines(est)), flush=True)
     res = select_baseline(
         suite,
         spec,

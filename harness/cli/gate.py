@@ -14,8 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "gate",
         help="decide a candidate against a baseline with a YAML policy: exit 0 pass, 1 fail, 2 input error",
         description="Evaluate every rule of a gate policy (improves, non_inferior, at_least, "
-        "max_regressed_samples, min_samples) on paired comparisons of the candidate with the baseline, "
-        "print one line per rule and store the verdict. Missing data fails closed. Exit code 0 when every "
+        "max_regressed_samples, min_samples on paired comparisons of the candidate with the baseline; "
+        "max_truncated, max_repetition on the candidate's output health), print one line per rule and "
+        "store the verdict. Missing data fails closed. Exit code 0 when every "
         "rule passes, 1 when one fails, 2 on an input error (a malformed policy names file:line).",
     )
     p.add_argument("--policy", required=True, help="gate policy YAML file")

@@ -31,13 +31,16 @@ two-sided CI of delta at level 1 - alpha (`ci_level`), whatever the test level; 
 shown" when it straddles. A rule whose margin is below the minimum detectable effect at its n and
 level (80% power, `margin.power_warning`) carries a warning.
 
-Every rule also fails when its n (paired n for comparison rules, the candidate's n for at_least) is
-below the policy's `min_samples`. Missing data fails closed, with a reason naming what is missing:
+Every rule also fails when its n (paired n for comparison rules, the candidate's n for at_least,
+its number of generated outputs for an output-health rule) is below the policy's `min_samples`. Missing data fails closed, with a reason naming what is missing:
 no candidate run for the suite, no baseline run (for rules that need one), the metric missing from a
 run, runs that cannot be compared (compare_runs' refusal, quoted), a delta without an interval, and
 (comparison rules) samples that one run scored and the other has no value for (`missing`).
 max_regressed_samples counts the samples that got worse in the metric's direction. at_least,
-max_regressed_samples and min_samples are not part of Holm's family.
+max_regressed_samples, min_samples and the output-health rules (max_truncated, max_repetition:
+`health_rules`, decided on the candidate run's recorded health, failing closed when it has none)
+are not part of Holm's family. Whatever the rules say, the verdict's `warnings` name every
+candidate run that ran most of its outputs to the length limit (or left most empty).
 
 `evaluate_gate` reads stored runs only and stores the verdict (kind "verdict", ref = the candidate
 label) and the one comparison per suite it made; `resolve` finds the runs it is given.
@@ -60,9 +63,10 @@ from ..registry_models import ModelVersion
 from ..store import Store, new_run_id
 from ..types import RunRecord
 from .direction import higher_is_better
+from .health_rules import health_notes, health_rule
 from .margin import Pending, decide, pending
 from .missing import missing_reason, missing_sides
-from .policy import COMPARISON_RULES, HOLM_RULES, GatePolicy, Rule, _g, _path_like
+from .policy import COMPARISON_RULES, HEALTH_RULES, HOLM_RULES, GatePolicy, Rule, _g, _path_like
 from .verdict import RuleResult, Verdict
 
 
@@ -202,6 +206,7 @@ def evaluate_gate(
         comparisons=comparisons,
         rules=results,
         notes=all_notes,
+        warnings=health_notes({s: ctx.run(rid) for s, rid in ctx.candidate_runs.items()}),
         passed=passed,
         exit_code=0 if passed else 1,
     )
@@ -231,7 +236,7 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int) -> RuleResult | Pending:
     base: dict[str, Any] = {
         "rule": rule.describe(),
         "suite": name,
-        "metric": rule.metric,
+        "metric": rule.target,
         "kind": rule.rule,
         "line": policy.line_of(index),
     }
@@ -247,13 +252,18 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int) -> RuleResult | Pending:
         )
     if cand.status != "completed":
         return _fail(base, f"candidate run {cand.id} is {cand.status}, not completed")
-    missing = _metric_missing(rule.metric, cand, "candidate")
+    base_id = ctx.baseline_runs.get(name)
+    if rule.rule in HEALTH_RULES:
+        other = ctx.run(base_id) if base_id is not None else None
+        context = other if other is not None and other.suite == name else None
+        return health_rule(ctx.store, rule, base, cand, context, policy.min_samples)
+    metric = rule.target
+    missing = _metric_missing(metric, cand, "candidate")
     if missing:
         return _fail(base, missing)
-    cm = cand.metrics[rule.metric]
+    cm = cand.metrics[metric]
     base["value"] = cm.value
 
-    base_id = ctx.baseline_runs.get(name)
     needs_baseline = rule.rule in COMPARISON_RULES
     if base_id is None and needs_baseline:
         why = ctx.missing_baseline.get(name) or f"no baseline run for suite {name!r}"
@@ -268,16 +278,16 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int) -> RuleResult | Pending:
                 base,
                 f"suite mismatch: baseline run {basel.id} is of suite {basel.suite!r}, the rule is on {name!r}",
             )
-        missing = _metric_missing(rule.metric, basel, "baseline")
+        missing = _metric_missing(metric, basel, "baseline")
         if missing:
             return _fail(base, missing)
         cmp = ctx.compare(name, rule)
         if isinstance(cmp, InputError):
             return _fail(base, "cannot compare: " + _error_text(cmp))
         base["comparison_id"] = cmp.id
-        md = _find(cmp, rule.metric)
+        md = _find(cmp, metric)
         if md is None:
-            return _fail(base, f"metric {rule.metric!r} missing from comparison {cmp.id}")
+            return _fail(base, f"metric {metric!r} missing from comparison {cmp.id}")
         base.update(
             value=md.b,
             baseline_value=md.a,
@@ -304,17 +314,15 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int) -> RuleResult | Pending:
 
     if rule.rule in HOLM_RULES:
         assert md is not None
-        return pending(rule, base, md, higher_is_better(cand, rule.metric))
+        return pending(rule, base, md, higher_is_better(cand, metric))
     if rule.rule == "max_regressed_samples":
         assert md is not None and rule.max is not None
         base["threshold"] = float(rule.max)
-        higher = higher_is_better(cand, rule.metric)
+        higher = higher_is_better(cand, metric)
         base["higher_is_better"] = higher
         worse = md.losses if higher else md.wins  # W/T/L count B higher as a win
         if worse is None:
-            return _fail(
-                base, f"no per-sample win/tie/loss counts for {rule.metric!r} ({md.note or md.kind})"
-            )
+            return _fail(base, f"no per-sample win/tie/loss counts for {metric!r} ({md.note or md.kind})")
         ok = worse <= rule.max
         how = "" if higher else " (lower is better: samples where the candidate scores higher)"
         return RuleResult(
@@ -331,10 +339,10 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int) -> RuleResult | Pending:
     # at_least
     assert rule.threshold is not None
     base["threshold"] = rule.threshold
-    lo, hi, level, why = _candidate_ci(ctx, cand, rule.metric, policy.alpha)
+    lo, hi, level, why = _candidate_ci(ctx, cand, metric, policy.alpha)
     base.update(ci_low=lo, ci_high=hi, ci_level=level)
     if lo is None:
-        return _fail(base, f"at_least: no lower CI bound for {rule.metric!r} ({why})")
+        return _fail(base, f"at_least: no lower CI bound for {metric!r} ({why})")
     ok = lo >= rule.threshold
     return RuleResult(
         **base,

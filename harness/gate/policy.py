@@ -29,6 +29,19 @@ follows the metric's direction (for a lower-is-better metric, a lower candidate 
 * min_samples: n >= min. n is the paired n of the comparison when there is a baseline, else the
   candidate's n of the metric.
 
+Output-health rules read the candidate run's `health` (harness.health: rates in [0, 1] over its
+generated outputs, lower is better); they take no `metric`, only `threshold` in [0, 1], need no
+baseline (the baseline's rate is stated for context) and fail closed on a run without health
+recorded (made before tunebench measured it: re-run it). n is the number of generated outputs.
+
+* max_truncated: the share of outputs that ended at the length limit (finish_reason "length",
+  i.e. ran to generation.max_new_tokens) <= threshold.
+      - {suite: ticket-triage, rule: max_truncated, threshold: 0.1}
+* max_repetition: the repetition rate <= threshold. `measure` picks it: `max` (default, the larger
+  of the two), `repeated_lines` (share of an output's non-empty lines that repeat an earlier line)
+  or `repeated_ngrams` (share of its word 4-grams that repeat an earlier one); means over outputs.
+      - {suite: ticket-triage, rule: max_repetition, threshold: 0.2, measure: repeated_lines}
+
 How the rules are decided (and Holm) is in `decision`.
 """
 
@@ -43,9 +56,20 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from ..errors import InputError, Problem
 from ..yamlio import _line_of, read_yaml, validate_model
 
-RuleKind = Literal["improves", "non_inferior", "at_least", "max_regressed_samples", "min_samples"]
+RuleKind = Literal[
+    "improves",
+    "non_inferior",
+    "at_least",
+    "max_regressed_samples",
+    "min_samples",
+    "max_truncated",
+    "max_repetition",
+]
 COMPARISON_RULES = ("improves", "non_inferior", "max_regressed_samples")
 HOLM_RULES = ("improves", "non_inferior")
+HEALTH_RULES = ("max_truncated", "max_repetition")
+"""Rules on the candidate run's output health (harness.health), not on a metric."""
+RepetitionMeasure = Literal["max", "repeated_lines", "repeated_ngrams"]
 
 
 class Rule(BaseModel):
@@ -55,32 +79,67 @@ class Rule(BaseModel):
     suite: str = Field(
         description="registered suite name, or a suite folder / suite.yaml (relative to the policy)"
     )
-    metric: str = Field(description="metric name as runs report it, e.g. category or summary_rouge.rougeL")
+    metric: str | None = Field(
+        None,
+        description="metric name as runs report it, e.g. category or summary_rouge.rougeL "
+        "(every rule but the output-health ones, which take none)",
+    )
     rule: RuleKind
     margin: float | None = Field(
         None, ge=0, description="improves: better by more than margin; non_inferior: not worse by more"
     )
-    threshold: float | None = Field(None, description="at_least: candidate CI low >= threshold")
+    threshold: float | None = Field(
+        None,
+        description="at_least: candidate CI low >= threshold; max_truncated / max_repetition: the "
+        "candidate's rate <= threshold (in [0, 1])",
+    )
     max: int | None = Field(None, ge=0, description="max_regressed_samples: losses <= max")
     min: int | None = Field(None, ge=0, description="min_samples: n >= min")
+    measure: RepetitionMeasure | None = Field(
+        None,
+        description="max_repetition: repeated_lines, repeated_ngrams, or max (default: the larger)",
+    )
 
     @model_validator(mode="after")
     def _check_params(self) -> Rule:
-        needs = {"at_least": "threshold", "max_regressed_samples": "max", "min_samples": "min"}
+        needs = {
+            "at_least": "threshold",
+            "max_regressed_samples": "max",
+            "min_samples": "min",
+            "max_truncated": "threshold",
+            "max_repetition": "threshold",
+        }
         allowed = {
             "improves": {"margin"},
             "non_inferior": {"margin"},
             "at_least": {"threshold"},
             "max_regressed_samples": {"max"},
             "min_samples": {"min"},
+            "max_truncated": {"threshold"},
+            "max_repetition": {"threshold", "measure"},
         }[self.rule]
+        if self.rule in HEALTH_RULES:
+            if self.metric is not None:
+                raise ValueError(
+                    f"rule {self.rule} reads the candidate run's output health and takes no 'metric'"
+                    + (" (choose the rate with 'measure')" if self.rule == "max_repetition" else "")
+                )
+        elif self.metric is None:
+            raise ValueError(f"rule {self.rule} needs 'metric' (e.g. metric: category)")
         need = needs.get(self.rule)
         if need and getattr(self, need) is None:
             example = {"threshold": "threshold: 0.9", "max": "max: 5", "min": "min: 100"}[need]
+            if self.rule in HEALTH_RULES:
+                example = "threshold: 0.1"
             raise ValueError(f"rule {self.rule} needs '{need}' (e.g. {example})")
+        if self.rule in HEALTH_RULES and not 0 <= (self.threshold or 0.0) <= 1:
+            raise ValueError(
+                f"rule {self.rule}: threshold {self.threshold:g} is not a rate in [0, 1] "
+                "(e.g. 0.1 allows 10% of outputs)"
+            )
         extra = [
             k
-            for k in ("margin", "threshold", "max", "min")
+            for k in ("margin", "threshold", "max", "min", "measure")
             if getattr(self, k) is not None and k not in allowed
         ]
         if extra:
@@ -99,7 +158,24 @@ class Rule(BaseModel):
             return f"at_least({_g(self.threshold)})"
         if self.rule == "max_regressed_samples":
             return f"max_regressed_samples({self.max})"
+        if self.rule == "max_truncated":
+            return f"max_truncated({_g(self.threshold)})"
+        if self.rule == "max_repetition":
+            how = f", measure={self.measure}" if self.measure and self.measure != "max" else ""
+            return f"max_repetition({_g(self.threshold)}{how})"
         return f"min_samples({self.min})"
+
+    @property
+    def target(self) -> str:
+        """What the rule is on, as verdicts name it: the metric, or `health.<rate>` for an
+        output-health rule (`health.repetition` for the larger of the two repetition rates)."""
+        if self.rule == "max_truncated":
+            return "health.truncated"
+        if self.rule == "max_repetition":
+            m = self.measure or "max"
+            return "health.repetition" if m == "max" else f"health.{m}"
+        assert self.metric is not None  # the validator requires it for every other rule
+        return self.metric
 
 
 class GatePolicy(BaseModel):

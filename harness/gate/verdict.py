@@ -12,10 +12,12 @@ from ..errors import InputError
 from ..store import Store
 from .policy import RuleKind
 
-VERDICT_SCHEMA_VERSION = 2
+VERDICT_SCHEMA_VERSION = 3
 """2: improves / non_inferior rules carry the p-value of their own one-sided null (was H0: delta = 0),
 the level and one-sided bound they were decided on, the direction, the minimum detectable effect,
-per-side missing-sample counts and warnings. Version 1 records load with those fields empty."""
+per-side missing-sample counts and warnings. 3: output-health rules (kind max_truncated /
+max_repetition, metric `health.<rate>`) and the verdict's own `warnings` (the candidate runs'
+output health). Older records load with those fields empty."""
 
 
 class RuleResult(BaseModel):
@@ -23,7 +25,7 @@ class RuleResult(BaseModel):
 
     rule: str = Field(description="the rule as text, e.g. non_inferior(margin=0.02)")
     suite: str
-    metric: str
+    metric: str = Field(description="the rule's metric, or health.<rate> for an output-health rule")
     kind: RuleKind
     passed: bool
     reason: str
@@ -86,6 +88,11 @@ class Verdict(BaseModel):
     comparisons: dict[str, str] = Field(default_factory=dict, description="suite -> comparison id (at alpha)")
     rules: list[RuleResult] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="printed under the verdict whatever the rules say: a candidate run whose "
+        "outputs mostly ran to the length limit (or are mostly empty)",
+    )
     passed: bool
     exit_code: int
 

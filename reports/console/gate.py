@@ -1,11 +1,11 @@
 """Plain-text rendering of a gate verdict (`tunebench gate`, the demo): one line per rule with the
 numbers it was decided on and its reason (then its warnings, indented), the notes, then the verdict
-line."""
+line and under it the verdict's own warnings (the candidate's output health)."""
 
 from __future__ import annotations
 
 from harness.fmt import num
-from harness.gate import HOLM_RULES, RuleResult, Verdict
+from harness.gate import HEALTH_RULES, HOLM_RULES, RuleResult, Verdict
 
 
 def _signed(x: float) -> str:
@@ -35,6 +35,11 @@ def rule_numbers(r: RuleResult) -> str:
             parts.append(f"value={num(r.value)}")
         if r.ci_low is not None or r.ci_high is not None:
             parts.append(f"{level} [{num(r.ci_low)}, {num(r.ci_high)}]")
+    elif r.kind in HEALTH_RULES:
+        if r.value is not None:
+            parts.append(f"rate={num(r.value)}")
+        if r.baseline_value is not None:
+            parts.append(f"baseline={num(r.baseline_value)}")
     elif r.kind == "max_regressed_samples" and r.losses is not None:
         parts.append(f"W/T/L={r.wins}/{r.ties}/{r.losses}")
     if r.n is not None:
@@ -63,4 +68,5 @@ def render_verdict(v: Verdict) -> str:
             f"verdict: FAIL  {failed} of {len(v.rules)} rule(s) of policy {pol} failed; "
             f"candidate {v.candidate} vs baseline {v.baseline}"
         )
+    lines.extend(f"warning: {w}" for w in v.warnings)
     return "\n".join(lines)

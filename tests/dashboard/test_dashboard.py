@@ -268,6 +268,7 @@ def test_run_detail_metrics_samples_and_literal_model_text(
     assert exact["ci_low"] <= exact["value"] <= exact["ci_high"]
     assert len(at.get("vega_lite_chart")) >= 1  # the CI plot
     assert "prompt tokens / request" in texts(at)
+    assert "latency p50" in texts(at)  # mock requests are timed one by one (hf batches: "batch time")
     samples = frame_with(at, "completion")
     assert len(samples) == N and {"exact", "json_valid"} <= set(samples.columns)
     # the sample with <script> and **bold** shows literally, in a code block, never as markdown

@@ -489,3 +489,11 @@ def test_perplexity_metrics_are_lower_is_better() -> None:
         assert lower_is_better(name), name
     for name in ("mc.acc", "mc.acc_norm", "category", "category_cls.macro_f1", "apple"):
         assert not lower_is_better(name), name
+
+
+def test_markdown_usage_line_says_batch_time_where_batches_were_timed() -> None:
+    usage = {"prompt_tokens_mean": 12.0, "latency_p50_s": 116.0, "latency_p95_s": 120.0}
+    single = render("run", {"id": "r1", "metrics": {}, "usage": usage}, "md")
+    assert "latency p50" in single and "batch time" not in single
+    batched = render("run", {"id": "r2", "metrics": {}, "usage": {**usage, "latency_is_batch": 1.0}}, "md")
+    assert "batch time p50" in batched and "batch time p95" in batched and "latency p50" not in batched
