@@ -1,5 +1,6 @@
-"""Run detail: metrics with CIs, usage and timing, and the per-sample table with the full texts of a
-selected sample. Model text is shown literally (code blocks and tables), never rendered."""
+"""Run detail: metrics with CIs (and which direction is better, from the run's stored semantics),
+usage and timing, and the per-sample table with the full texts of a selected sample. Model text is
+shown literally (code blocks and tables), never rendered."""
 
 from __future__ import annotations
 
@@ -80,6 +81,8 @@ if rec.status != "completed":
 tab_m, tab_u = st.tabs(["Metrics", "Usage and timing"])
 with tab_m:
     mdf = data.metrics_frame(store, run_id)
+    # which way is better, from the run's stored metric semantics
+    mdf = mdf.assign(better=[c.direction_text(c.direction(rec, m)) for m in mdf["metric"]])
     if mdf.empty:
         st.info("This run has no metrics stored.")
     else:

@@ -1,5 +1,6 @@
 """Statistics: bootstrap intervals and resampling (`bootstrap`), hypothesis tests and
-multiple-comparison control, and agreement measures. Pure numpy/scipy, seeded, no I/O."""
+multiple-comparison control, power (minimum detectable effects), and agreement measures. Pure
+numpy/scipy, seeded, no I/O."""
 
 from .bootstrap import (
     bootstrap_ci,
@@ -10,6 +11,7 @@ from .bootstrap import (
     percentile_interval,
     resample_sums,
 )
+from .power import mde_from_se, minimum_detectable_effect
 from .resample import SharedResamples, bootstrap_p_value, paired_bootstrap_fn_p, paired_delta_interval
 from .tests import McNemarResult, holm, is_binary, mcnemar_exact, win_tie_loss
 
@@ -32,6 +34,8 @@ __all__ = [
     "holm",
     "is_binary",
     "mcnemar_exact",
+    "mde_from_se",
+    "minimum_detectable_effect",
     "paired_bootstrap_ci",
     "paired_bootstrap_ci_fn",
     "paired_bootstrap_fn_p",
