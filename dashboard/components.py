@@ -92,10 +92,6 @@ def direction(rec: RunRecord | None, metric: str) -> bool | None:
         return None
 
 
-def direction_text(hib: bool | None) -> str:
-    return "?" if hib is None else ("higher" if hib else "lower")
-
-
 def pct(x: Any) -> str:
     v = fnum(x)
     return "-" if v is None else f"{v:.1%}"

@@ -47,7 +47,7 @@ def higher_is_better(m: Mapping[str, Any]) -> bool | None:
 
 
 def direction_text(hib: bool | None) -> str:
-    """ "higher" / "lower" (is better), "?" when not declared."""
+    """Which direction is better, in a word: "higher", "lower", or "?" when not declared."""
     return "?" if hib is None else ("higher" if hib else "lower")
 
 

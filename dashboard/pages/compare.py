@@ -16,6 +16,7 @@ from dashboard import data
 from harness.compare import compare_runs, fill_directions
 from harness.errors import TunebenchError
 from harness.store import Store
+from reports.common import direction_text
 
 SIDE_PAGE = 20
 
@@ -110,7 +111,7 @@ for cand, body in results:
             {
                 "candidate": cand,
                 "metric": m.get("name"),
-                "better": c.direction_text(hib if isinstance(hib, bool) else None),
+                "better": direction_text(hib if isinstance(hib, bool) else None),
                 "higher_is_better": hib if isinstance(hib, bool) else None,
                 "A": data.fnum(m.get("a")),
                 "B": data.fnum(m.get("b")),
@@ -201,7 +202,8 @@ page_no = int(
 chunk = paired.iloc[(page_no - 1) * SIDE_PAGE : page_no * SIDE_PAGE]
 st.caption(
     f"{len(paired)} paired sample(s){' that differ' if changed_only else ''} on {c.md_escape(metric)} "
-    f"({c.direction_text(hib)} is better); page {page_no} of {pages}"
+    f"({f'{direction_text(hib)} is better' if hib is not None else 'direction not declared'}); "
+    f"page {page_no} of {pages}"
 )
 if chunk.empty:
     st.info("No sample differs between A and B on this metric." if changed_only else "No paired samples.")

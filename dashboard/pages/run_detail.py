@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import components as c
 from dashboard import data
+from reports.common import direction_text
 
 st.title("Run detail")
 store = c.get_store()
@@ -82,7 +83,7 @@ tab_m, tab_u = st.tabs(["Metrics", "Usage and timing"])
 with tab_m:
     mdf = data.metrics_frame(store, run_id)
     # which way is better, from the run's stored metric semantics
-    mdf = mdf.assign(better=[c.direction_text(c.direction(rec, m)) for m in mdf["metric"]])
+    mdf = mdf.assign(better=[direction_text(c.direction(rec, m)) for m in mdf["metric"]])
     if mdf.empty:
         st.info("This run has no metrics stored.")
     else:

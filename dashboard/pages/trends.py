@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import components as c
 from dashboard import data
+from reports.common import direction_text
 
 st.title("Trends")
 store = c.get_store()
@@ -48,9 +49,10 @@ if h.empty:
 # which way is better, from the newest run's stored semantics
 hib = c.direction(data.get_run(store, str(h.sort_values("created")["run_id"].iloc[-1])), metric)
 c.plot(c.trend_chart(h, metric, hib))
+better = f"{direction_text(hib)} is better" if hib is not None else "direction not declared"
 n_failed = int((h["failed"] != "").sum())
 st.caption(
-    f"{len(h)} run(s), {h['model'].nunique()} model(s); {c.direction_text(hib)} is better; bars: 95% CI"
+    f"{len(h)} run(s), {h['model'].nunique()} model(s); {better}; bars: 95% CI"
     + (f"; red diamonds: {n_failed} run(s) with a failed verdict" if n_failed else "")
 )
 st.dataframe(

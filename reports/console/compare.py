@@ -6,6 +6,8 @@ from harness.compare import Comparison, MetricDelta
 from harness.compare.cost import fmt_seconds
 from harness.fmt import num, table
 
+from ..common import direction_text
+
 TEXT_LIMIT = 200
 
 
@@ -48,7 +50,7 @@ def render_comparison(c: Comparison) -> str:
             name += f" [{k}]"
         ci = "-" if m.ci_low is None or m.ci_high is None else f"[{m.ci_low:+.3f}, {m.ci_high:+.3f}]"
         wtl = "-" if m.wins is None else f"{m.wins}/{m.ties}/{m.losses}"
-        better = {True: "higher", False: "lower", None: "?"}[m.higher_is_better]
+        better = direction_text(m.higher_is_better)
         mde = "-" if m.mde is None else num(m.mde)
         rows.append((name, better, num(m.a), num(m.b), _signed(m.delta), ci, _p(m), wtl, m.n, mde))
     level = f"{(1 - c.alpha) * 100:g}% CI"
