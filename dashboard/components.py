@@ -15,7 +15,9 @@ import pandas as pd
 import streamlit as st
 
 from harness.fmt import fnum, num
+from harness.metrics import UnknownMetricError, metric_info_for
 from harness.store import Store
+from harness.types import RunRecord
 
 from . import data
 
@@ -79,6 +81,17 @@ def fmt(x: Any, digits: int = 3) -> str:
     return num(fnum(x), digits)
 
 
+def direction(rec: RunRecord | None, metric: str) -> bool | None:
+    """Whether higher is better for a run's metric, from its stored semantics (its suite's
+    declarations for runs made before they were stored); None when nothing declares it."""
+    if rec is None:
+        return None
+    try:
+        return metric_info_for(rec, metric).higher_is_better
+    except UnknownMetricError:
+        return None
+
+
 def pct(x: Any) -> str:
     v = fnum(x)
     return "-" if v is None else f"{v:.1%}"
@@ -116,30 +129,33 @@ def ci_chart(df: pd.DataFrame, *, x_title: str = "value") -> alt.Chart:
 
 
 def forest_plot(df: pd.DataFrame) -> Any:
-    """Per-metric delta (B - A) with its CI, a zero line, and colour by what the CI says.
+    """Per-metric delta (B - A) with its CI, a zero line, and colour by what the CI says in the
+    metric's stored direction (a perplexity that went up is worse).
 
-    Columns: metric, delta, ci_low, ci_high, and optionally `candidate` (several candidates against
-    one baseline: one row per candidate within each metric)."""
+    Columns: metric, delta, ci_low, ci_high, higher_is_better (True/False/None: not declared), and
+    optionally `candidate` (several candidates against one baseline: one row per candidate within
+    each metric)."""
     d = df.dropna(subset=["delta"]).copy()
     if "candidate" not in d:
         d["candidate"] = "B"
 
     def verdict(r: pd.Series) -> str:
         lo, hi = data.fnum(r.get("ci_low")), data.fnum(r.get("ci_high"))
+        hib = r.get("higher_is_better")
         if lo is None or hi is None:
             return "no interval"
-        if lo > 0:
-            return "better (CI > 0)"
-        if hi < 0:
-            return "worse (CI < 0)"
-        return "inconclusive"
+        if lo <= 0 <= hi:
+            return "inconclusive"
+        if not isinstance(hib, bool):
+            return "differs (direction not declared)"
+        return "B better" if (lo > 0) == hib else "B worse"
 
     d["result"] = d.apply(verdict, axis=1)
     order = list(dict.fromkeys(d["metric"]))
     several = d["candidate"].nunique() > 1
     colors = alt.Scale(
-        domain=["better (CI > 0)", "worse (CI < 0)", "inconclusive", "no interval"],
-        range=["#2e7d32", "#c62828", "#757575", "#9e9e9e"],
+        domain=["B better", "B worse", "differs (direction not declared)", "inconclusive", "no interval"],
+        range=["#2e7d32", "#c62828", "#b26a00", "#757575", "#9e9e9e"],
     )
     enc: dict[str, Any] = {"y": alt.Y("metric:N", sort=order, title=None)}
     if several:
@@ -184,9 +200,12 @@ def loss_chart(curves: pd.DataFrame, x_title: str) -> alt.Chart:
     )
 
 
-def trend_chart(df: pd.DataFrame, metric: str) -> Any:
+def trend_chart(df: pd.DataFrame, metric: str, higher_is_better: bool | None = None) -> Any:
     """A metric over time per model (column `series`): points joined by lines, each with its 95% CI
-    as a vertical bar; runs with a failed verdict as red diamonds."""
+    as a vertical bar; runs with a failed verdict as red diamonds. The axis says which way is better
+    (the metric's stored direction)."""
+    if higher_is_better is not None:
+        metric = f"{metric} ({'higher' if higher_is_better else 'lower'} is better)"
     base = alt.Chart(df).encode(
         x=alt.X("created:T", title="run created (UTC)"),
         color=alt.Color(

@@ -282,9 +282,12 @@ def metric_values(store: Store, run_id: str, name: str) -> dict[str, float | Non
     return queries.score_by_sample(store, run_id, name)
 
 
-def paired_samples(store: Store, run_a: str, run_b: str, name: str) -> pd.DataFrame:
-    """Per-sample `name` of A and B on the samples both have a value for, sorted by delta = B - A
-    ascending (largest regression first, ties in run order)."""
+def paired_samples(
+    store: Store, run_a: str, run_b: str, name: str, higher_is_better: bool = True
+) -> pd.DataFrame:
+    """Per-sample `name` of A and B on the samples both have a value for, sorted largest regression
+    first in the metric's direction (delta = B - A ascending, or descending when lower is better),
+    ties in run order."""
     va, vb = metric_values(store, run_a, name), metric_values(store, run_b, name)
     order = queries.sample_order(store, run_a)
     rows = []
@@ -293,7 +296,12 @@ def paired_samples(store: Store, run_a: str, run_b: str, name: str) -> pd.DataFr
         if x is not None and y is not None:
             rows.append((sid, float(x), float(y), float(y) - float(x), order.get(sid, 0)))
     df = pd.DataFrame(rows, columns=["sample_id", "A", "B", "delta", "_idx"])
-    return df.sort_values(["delta", "_idx"], kind="stable").drop(columns="_idx").reset_index(drop=True)
+    df["_good"] = df["delta"] if higher_is_better else -df["delta"]
+    return (
+        df.sort_values(["_good", "_idx"], kind="stable")
+        .drop(columns=["_idx", "_good"])
+        .reset_index(drop=True)
+    )
 
 
 # --------------------------------------------------------------------------- other records

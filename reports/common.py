@@ -11,11 +11,15 @@ comparison or verdict body) plus, optionally, these extras:
 
 Every renderer tolerates missing optional fields: a body from an older or newer writer renders
 what it has.
+
+Better or worse is read from the stored direction: a comparison's metric carries
+`higher_is_better` (comparisons stored before it get it from their runs when loaded, see
+`reports.loader`); a run body carries `metric_info`. A metric whose direction nothing declares is
+never called better or worse ("differs" when its interval excludes 0).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -26,16 +30,25 @@ Kind = Literal["run", "comparison", "verdict"]
 KINDS: tuple[Kind, ...] = ("run", "comparison", "verdict")
 EXTRA_KEYS = ("worst_samples", "rank_metric", "comparison_bodies")
 
-Significance = Literal["better", "worse", "inconclusive", "no-ci"]
-
-_LOWER_IS_BETTER = re.compile(
-    r"(perplexity|loss|error|latency|_tokens|cost|bits_per_byte|(^|[._])ppl([._]|$)|(^|[._])wer$|(^|[._])cer$)"
-)
+Significance = Literal["better", "worse", "differs", "inconclusive", "no-ci"]
+SIGNIFICANCES: tuple[Significance, ...] = ("better", "worse", "differs", "inconclusive", "no-ci")
 
 
-def lower_is_better(metric: str) -> bool:
-    """Metrics where a smaller value is the better one (perplexity, losses, error counts...)."""
-    return bool(_LOWER_IS_BETTER.search(metric.lower()))
+def higher_is_better(m: Mapping[str, Any]) -> bool | None:
+    """The stored direction of a metric dict (a MetricDelta or MetricInfo as JSON): its
+    `higher_is_better`, else its `info`'s; None when neither says."""
+    v = m.get("higher_is_better")
+    if isinstance(v, bool):
+        return v
+    info = m.get("info")
+    if isinstance(info, Mapping) and isinstance(info.get("higher_is_better"), bool):
+        return bool(info["higher_is_better"])
+    return None
+
+
+def direction_text(hib: bool | None) -> str:
+    """Which direction is better, in a word: "higher", "lower", or "?" when not declared."""
+    return "?" if hib is None else ("higher" if hib else "lower")
 
 
 def num(x: Any, digits: int = 3) -> str:
@@ -65,16 +78,23 @@ def p_text(p: Any, method: Any = None) -> str:
     return f"{s} {tag}".strip()
 
 
-def significance(metric: str, lo: Any, hi: Any) -> Significance:
-    """'better'/'worse' when the CI of the delta excludes zero (direction by the metric's sense),
-    'inconclusive' when it contains zero, 'no-ci' without an interval."""
+def significance(lo: Any, hi: Any, higher_is_better: bool | None) -> Significance:
+    """'better'/'worse' when the CI of the delta (B - A) excludes zero, in the metric's stored
+    direction; 'differs' when it excludes zero but no direction is declared; 'inconclusive' when it
+    contains zero; 'no-ci' without an interval."""
     a, b = fnum(lo), fnum(hi)
     if a is None or b is None:
         return "no-ci"
     if a > 0 or b < 0:
-        up = a > 0
-        return "worse" if up == lower_is_better(metric) else "better"
+        if higher_is_better is None:
+            return "differs"
+        return "better" if (a > 0) == higher_is_better else "worse"
     return "inconclusive"
+
+
+def metric_significance(m: Mapping[str, Any]) -> Significance:
+    """`significance` of a comparison's metric dict (its CI and stored direction)."""
+    return significance(m.get("ci_low"), m.get("ci_high"), higher_is_better(m))
 
 
 def short_hash(h: Any, k: int = 12) -> str:
@@ -124,10 +144,19 @@ def title(kind: str, body: Mapping[str, Any]) -> str:
 
 
 def metric_rows_of_run(body: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, metric value dict) of a run body; each dict carries the metric's stored semantics
+    under "info" (from the run's `metric_info`) when the run has them."""
     metrics = body.get("metrics") or {}
     if not isinstance(metrics, Mapping):
         return []
-    return [(str(k), dict(v) if isinstance(v, Mapping) else {"value": v}) for k, v in metrics.items()]
+    infos = as_dict(body.get("metric_info"))
+    out = []
+    for k, v in metrics.items():
+        row = dict(v) if isinstance(v, Mapping) else {"value": v}
+        if isinstance(infos.get(k), Mapping):
+            row["info"] = dict(infos[k])
+        out.append((str(k), row))
+    return out
 
 
 def as_list(x: Any) -> list[Any]:
@@ -152,10 +181,22 @@ def cost_value(key: str, x: Any) -> str:
 
 
 def comparison_summary(body: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Metric names by what their CI says: better, worse, inconclusive, no-ci."""
-    out: dict[str, list[str]] = {"better": [], "worse": [], "inconclusive": [], "no-ci": []}
+    """Metric names by what their CI says in their stored direction: better, worse, differs
+    (direction not declared), inconclusive, no-ci."""
+    out: dict[str, list[str]] = {k: [] for k in SIGNIFICANCES}
     for m in as_list(body.get("metrics")):
         if isinstance(m, Mapping):
-            name = str(m.get("name", "?"))
-            out[significance(name, m.get("ci_low"), m.get("ci_high"))].append(name)
+            out[metric_significance(m)].append(str(m.get("name", "?")))
     return out
+
+
+def failed_dropped_text(m: Mapping[str, Any]) -> str:
+    """e.g. "B: 5 failed, 2 dropped": samples scored as the failure value / dropped from the
+    pairing, per side; "" when none."""
+    parts = []
+    for side in ("a", "b"):
+        f, d = int(fnum(m.get(f"n_failed_{side}")) or 0), int(fnum(m.get(f"n_dropped_{side}")) or 0)
+        bits = ([f"{f} failed"] if f else []) + ([f"{d} dropped"] if d else [])
+        if bits:
+            parts.append(f"{side.upper()}: " + ", ".join(bits))
+    return "; ".join(parts)

@@ -21,14 +21,17 @@ from .common import (
     clip,
     comparison_summary,
     cost_value,
+    direction_text,
+    failed_dropped_text,
     fnum,
+    higher_is_better,
     metric_rows_of_run,
+    metric_significance,
     model_label,
     num,
     p_text,
     short_hash,
     signed,
-    significance,
     suite_ref,
     title,
 )
@@ -36,7 +39,13 @@ from .markdown import rule_label
 from .svg import forest_plots, legend_html, rows_from_comparison, rows_from_run
 
 TEXT_LIMIT = 6000  # characters of one sample text shown (and diffed)
-CHIP = {"better": "better", "worse": "worse", "inconclusive": "CI contains 0", "no-ci": "no CI"}
+CHIP = {
+    "better": "better",
+    "worse": "worse",
+    "differs": "differs (direction?)",
+    "inconclusive": "CI contains 0",
+    "no-ci": "no CI",
+}
 
 CSS = """
 :root { --fg:#24292f; --muted:#57606a; --line:#d0d7de; --bg2:#f6f8fa; --green:#1a7f37; --red:#cf222e; }
@@ -192,22 +201,26 @@ def _plots(svgs: list[str], legend: bool) -> str:
 
 def _metrics_table(body: Mapping[str, Any]) -> str:
     alpha = fnum(body.get("alpha")) or 0.05
-    head = ["metric", "A", "B", "Δ (B − A)", f"{(1 - alpha) * 100:g}% CI", "p", "W/T/L", "n", "", "note"]
+    head = ["metric", "better", "A", "B", "Δ (B − A)", f"{(1 - alpha) * 100:g}% CI", "p", "W/T/L", "n"]
+    head += ["MDE", "", "note"]
     rows = []
     for m in map(as_dict, as_list(body.get("metrics"))):
         name = str(m.get("name", "?"))
-        sig = significance(name, m.get("ci_low"), m.get("ci_high"))
+        sig = metric_significance(m)
         wtl = "-" if m.get("wins") is None else f"{m.get('wins')}/{m.get('ties')}/{m.get('losses')}"
+        lost = failed_dropped_text(m)
         rows.append(
             "<tr>"
             + _td(name, "mono")
+            + _td(direction_text(higher_is_better(m)))
             + _td(num(m.get("a")), "num")
             + _td(num(m.get("b")), "num")
             + _td(signed(m.get("delta")), "num")
             + _td(ci_text(m.get("ci_low"), m.get("ci_high")), "num")
             + _td(p_text(m.get("p_value"), m.get("p_method")), "num")
             + _td(wtl, "num")
-            + _td(m.get("n", ""), "num")
+            + _td(f"{m.get('n', '')}" + (f" ({lost})" if lost else ""), "num")
+            + _td(num(m.get("mde")), "num")
             + f'<td><span class="chip {sig}">{esc(CHIP[sig])}</span></td>'
             + _td(m.get("note") or "", "wrap note")
             + "</tr>"
@@ -220,8 +233,10 @@ def _metrics_table(body: Mapping[str, Any]) -> str:
         + "</tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>"
-        + '<p class="note">Δ = B − A; CI: paired bootstrap; p: mcn = exact McNemar (binary metrics), '
-        "boot = paired bootstrap; W/T/L: samples where B scores higher / equal / lower.</p>"
+        + '<p class="note">Δ = B − A; better: the direction that is better; CI: paired bootstrap; p: mcn = '
+        "exact McNemar (binary metrics), boot = paired bootstrap; W/T/L: samples where B is better / equal "
+        "/ worse; n: paired samples (failed: scored as the failure value; dropped: no value and no "
+        "failure value); MDE: smallest effect detectable at this n (one-sided, power 0.8).</p>"
     )
 
 
@@ -289,9 +304,7 @@ def _samples_html(body: Mapping[str, Any], h: str) -> str:
     regs = [as_dict(d) for d in as_list(body.get("regressions"))]
     imps = [as_dict(d) for d in as_list(body.get("improvements"))]
     out += f"<{h}>Worst regressions (by {esc(metric)})</{h}>"
-    out += (
-        "".join(_diff_card(d) for d in regs) if regs else '<p class="note">no sample where B scores lower</p>'
-    )
+    out += "".join(_diff_card(d) for d in regs) if regs else '<p class="note">no sample where B is worse</p>'
     if imps:
         out += (
             f"<details><summary>Largest improvements (by {esc(metric)}): {len(imps)}</summary>"
@@ -310,6 +323,9 @@ def comparison_sections(body: Mapping[str, Any], level: int = 2) -> list[str]:
         bits.append("B is <b>better</b> on " + ", ".join(f"<code>{esc(n)}</code>" for n in summ["better"]))
     if summ["worse"]:
         bits.append("B is <b>worse</b> on " + ", ".join(f"<code>{esc(n)}</code>" for n in summ["worse"]))
+    if summ["differs"]:
+        names = ", ".join(f"<code>{esc(n)}</code>" for n in summ["differs"])
+        bits.append(f"B <b>differs</b> on {names} (direction not declared)")
     summary = "; ".join(bits) + " (95% CI excludes 0)." if bits else "No metric's 95% CI excludes 0."
     return [
         f'<div class="summary">{summary}</div>',
@@ -378,13 +394,15 @@ def _run_html(body: Mapping[str, Any], footer: str) -> str:
     mrows = metric_rows_of_run(body)
     table_html = (
         (
-            "<table><thead><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th></tr></thead><tbody>"
+            "<table><thead><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th><th>better</th>"
+            "</tr></thead><tbody>"
             + "".join(
                 "<tr>"
                 + _td(n, "mono")
                 + _td(num(m.get("value")), "num")
                 + _td(ci_text(m.get("ci_low"), m.get("ci_high"), sign=False), "num")
                 + _td(m.get("n", ""), "num")
+                + _td(direction_text(higher_is_better(m)))
                 + "</tr>"
                 for n, m in mrows
             )

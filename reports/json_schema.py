@@ -70,6 +70,7 @@ def build_document(kind: str, body: Mapping[str, Any], generated_at: str, genera
         doc["summary"] = {
             "better": s["better"],
             "worse": s["worse"],
+            "differs": s["differs"],
             "inconclusive": s["inconclusive"],
             "no_ci": s["no-ci"],
         }

@@ -1,16 +1,19 @@
 """Resolve a reference (run id or prefix, comparison id, verdict id) to a report body, and add the
-extras a report shows beyond the stored record (see `reports.common`)."""
+extras a report shows beyond the stored record (see `reports.common`). A comparison stored before
+comparisons carried each metric's direction gets it from its runs here
+(`harness.compare.fill_directions`), so its better/worse chips follow the declared direction."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from harness.compare import fill_directions
 from harness.errors import InputError
 from harness.store import Store
 from harness.store.reports import records_matching, runs_matching
 from harness.store.reports import worst_samples as worst_results
-from harness.types import last_user_content
+from harness.types import MetricInfo, last_user_content
 
 from .common import Kind, as_dict, fnum
 
@@ -53,6 +56,8 @@ def load_target(store: Store, ref: str, *, worst: int = WORST_K) -> tuple[Kind, 
 def enrich(store: Store, kind: str, body: dict[str, Any], *, worst: int = WORST_K) -> dict[str, Any]:
     """The body with its report extras added where missing (a copy; the store is only read)."""
     out = dict(body)
+    if kind == "comparison":
+        out = fill_directions(store, out)
     if kind == "run" and "worst_samples" not in out and out.get("id"):
         metric, rows = worst_samples(store, out, worst)
         out["worst_samples"] = rows
@@ -63,7 +68,7 @@ def enrich(store: Store, kind: str, body: dict[str, Any], *, worst: int = WORST_
         for suite, cid in ids.items():
             got = records_matching(store, str(cid), exact=True, kinds=("comparison",))
             if got:
-                found[str(suite)] = json.loads(got[0][2])
+                found[str(suite)] = fill_directions(store, json.loads(got[0][2]))
         out["comparison_bodies"] = found
     return out
 
@@ -89,16 +94,21 @@ def _primary_metric(body: dict[str, Any], store: Store | None = None) -> str | N
 
 
 def worst_samples(store: Store, body: dict[str, Any], k: int) -> tuple[str | None, list[dict[str, Any]]]:
-    """The k lowest-scoring samples (score < 1) of a run by its suite's primary metric (else the
-    first score with a value), with their texts (`harness.store.reports.worst_samples` picks them,
-    streaming and keeping only k candidates)."""
+    """The k worst-scoring samples of a run by its suite's primary metric in that metric's stored
+    direction (below its best value; else the first score with a value, below 1), with their texts
+    (`harness.store.reports.worst_samples` picks them, streaming and keeping only k candidates)."""
     if k <= 0:
         return None, []
     metric = _primary_metric(body, store)
     metrics = as_dict(body.get("metrics"))
     if metric is not None and metric not in metrics and not any(m.startswith(metric + ".") for m in metrics):
         metric = None
-    used, worst = worst_results(store, str(body["id"]), metric, k)
+    raw = as_dict(body.get("metric_info")).get(metric or "")
+    try:
+        info = MetricInfo.model_validate(raw) if raw else None
+    except ValueError:
+        info = None
+    used, worst = worst_results(store, str(body["id"]), metric, k, info)
     return used, [
         {
             "sample_id": r.sample_id,

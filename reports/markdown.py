@@ -23,14 +23,17 @@ from .common import (
     clip,
     comparison_summary,
     cost_value,
+    direction_text,
+    failed_dropped_text,
     fnum,
+    higher_is_better,
     metric_rows_of_run,
+    metric_significance,
     model_label,
     num,
     p_text,
     short_hash,
     signed,
-    significance,
     suite_ref,
     title,
 )
@@ -38,7 +41,13 @@ from .common import (
 MAX_BYTES = 60_000
 # (characters per sample text, samples per list) tried in turn until the report fits
 BUDGETS = ((1500, 10), (600, 5), (300, 3), (120, 2), (0, 0))
-MARK = {"better": "🟢 better", "worse": "🔴 worse", "inconclusive": "⚪ inconclusive", "no-ci": "no CI"}
+MARK = {
+    "better": "🟢 better",
+    "worse": "🔴 worse",
+    "differs": "🟡 differs (direction not declared)",
+    "inconclusive": "⚪ inconclusive",
+    "no-ci": "no CI",
+}
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~])")
 
@@ -97,10 +106,11 @@ def _run_md(body: Mapping[str, Any], text_limit: int, k: int) -> str:
             num(m.get("value")),
             ci_text(m.get("ci_low"), m.get("ci_high"), sign=False),
             str(m.get("n", "")),
+            direction_text(higher_is_better(m)),
         ]
         for name, m in metric_rows_of_run(body)
     ]
-    out.append(table(["metric", "value", "95% CI", "n"], rows) if rows else "_no metrics_")
+    out.append(table(["metric", "value", "95% CI", "n", "better"], rows) if rows else "_no metrics_")
     usage = as_dict(body.get("usage"))
     if usage:
         out += ["", _usage_line(usage)]
@@ -152,22 +162,27 @@ def _metrics_table(body: Mapping[str, Any]) -> str:
         m = as_dict(m)
         name = str(m.get("name", "?"))
         wtl = "-" if m.get("wins") is None else f"{m.get('wins')}/{m.get('ties')}/{m.get('losses')}"
+        lost = failed_dropped_text(m)
         rows.append(
             [
                 cell(name),
+                direction_text(higher_is_better(m)),
                 num(m.get("a")),
                 num(m.get("b")),
                 signed(m.get("delta")),
                 ci_text(m.get("ci_low"), m.get("ci_high")),
                 p_text(m.get("p_value"), m.get("p_method")),
                 wtl,
-                str(m.get("n", "")),
-                MARK[significance(name, m.get("ci_low"), m.get("ci_high"))],
+                str(m.get("n", "")) + (f" ({cell(lost)})" if lost else ""),
+                num(m.get("mde")),
+                MARK[metric_significance(m)],
             ]
         )
     if not rows:
         return "_no metrics in common_"
-    return table(["metric", "A", "B", "Δ (B−A)", level, "p", "W/T/L", "n", ""], rows, "lrrrrrrrl")
+    return table(
+        ["metric", "better", "A", "B", "Δ (B−A)", level, "p", "W/T/L", "n", "MDE", ""], rows, "llrrrrrrrrl"
+    )
 
 
 def _comparison_core(body: Mapping[str, Any], text_limit: int, k: int, heading: str = "####") -> list[str]:
@@ -197,20 +212,26 @@ def _comparison_core(body: Mapping[str, Any], text_limit: int, k: int, heading: 
         "",
     ]
     summ = comparison_summary(body)
-    if summ["better"] or summ["worse"]:
+    if summ["better"] or summ["worse"] or summ["differs"]:
         bits = []
         if summ["better"]:
             bits.append("better on " + ", ".join(code(n) for n in summ["better"]))
         if summ["worse"]:
             bits.append("worse on " + ", ".join(code(n) for n in summ["worse"]))
-        out += ["**B is " + "; ".join(bits) + "** (95% CI excludes 0).", ""]
+        if summ["differs"]:
+            bits.append(
+                "different on " + ", ".join(code(n) for n in summ["differs"]) + " (direction not declared)"
+            )
+        out += ["**B is " + "; ".join(bits) + "** (95% CI excludes 0, in each metric's direction).", ""]
     else:
         out += ["No metric's 95% CI excludes 0.", ""]
     out.append(_metrics_table(body))
     out.append("")
     out.append(
-        "<sub>Δ = B − A; CI: paired bootstrap; p: mcn = exact McNemar, boot = bootstrap; "
-        "W/T/L: samples where B scores higher/equal/lower.</sub>"
+        "<sub>Δ = B − A; better: the direction that is better; CI: paired bootstrap; p: mcn = exact "
+        "McNemar, boot = bootstrap; W/T/L: samples where B is better/equal/worse; n: paired samples "
+        "(failed: scored as the metric's failure value; dropped: no value and no failure value); "
+        "MDE: smallest effect detectable at this n (one-sided, power 0.8).</sub>"
     )
     notes = [
         f"{cell(m.get('name'))}: {cell(m.get('note'), 400)}"

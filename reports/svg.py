@@ -3,9 +3,10 @@
 One row per metric: a dot at the point estimate (a comparison's delta B - A, or a run's value), a
 horizontal line for its 95% CI, a dashed vertical reference line (zero for deltas), axis ticks,
 the metric name on the left and the numbers on the right. A delta's colour says what its CI says:
-green when it excludes zero on the better side, red on the worse side (lower-is-better metrics
-such as perplexity count a negative delta as better), grey when it contains zero, a hollow grey
-dot when there is no interval.
+green when it excludes zero on the better side, red on the worse side (by the metric's stored
+direction: for a lower-is-better metric such as perplexity a negative delta is better), amber when
+it excludes zero but no direction is declared, grey when it contains zero, a hollow grey dot when
+there is no interval.
 
 Metrics live on different scales (accuracy in [0, 1], perplexity in the tens), so
 `forest_plots` draws the metrics that fit in [-1, 1] on one shared axis and each other metric on
@@ -20,13 +21,14 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Literal
 
-from .common import ci_text, fnum, num, signed, significance
+from .common import ci_text, fnum, metric_significance, num, signed
 
-Status = Literal["better", "worse", "inconclusive", "no-ci", "value"]
+Status = Literal["better", "worse", "differs", "inconclusive", "no-ci", "value"]
 
 COLOURS: dict[str, str] = {
     "better": "#1a7f37",
     "worse": "#cf222e",
+    "differs": "#9a6700",
     "inconclusive": "#6e7781",
     "no-ci": "#8c959f",
     "value": "#0969da",
@@ -34,6 +36,7 @@ COLOURS: dict[str, str] = {
 LEGEND = {
     "better": "CI excludes 0, B better",
     "worse": "CI excludes 0, B worse",
+    "differs": "CI excludes 0, direction not declared",
     "inconclusive": "CI contains 0",
     "no-ci": "no interval",
 }
@@ -63,7 +66,7 @@ def rows_from_comparison(body: Mapping[str, Any]) -> list[PlotRow]:
             continue
         name = str(m.get("name", "?"))
         lo, hi = fnum(m.get("ci_low")), fnum(m.get("ci_high"))
-        out.append(PlotRow(name, fnum(m.get("delta")), lo, hi, significance(name, lo, hi)))
+        out.append(PlotRow(name, fnum(m.get("delta")), lo, hi, metric_significance(m)))
     return out
 
 

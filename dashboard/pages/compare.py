@@ -1,6 +1,7 @@
 """Compare: two or more runs of one suite. The first selected run is the baseline A; every other run is
-compared with it (paired deltas with bootstrap CIs, from harness.compare). Samples are listed side by
-side, largest regression first, one page at a time (only that page's texts are read)."""
+compared with it (paired deltas with bootstrap CIs, from harness.compare). Better and worse follow
+each metric's stored direction. Samples are listed side by side, largest regression first (in the
+ranking metric's direction), one page at a time (only that page's texts are read)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import streamlit as st
 
 from dashboard import components as c
 from dashboard import data
-from harness.compare import compare_runs
+from harness.compare import compare_runs, fill_directions
 from harness.errors import TunebenchError
 from harness.store import Store
+from reports.common import direction_text
 
 SIDE_PAGE = 20
 
@@ -73,6 +75,7 @@ def comparison(a: str, b: str) -> tuple[dict[str, Any] | None, str]:
     if use_stored:
         body = data.stored_comparison(db, a, b)
         if body is not None:
+            body = fill_directions(db, body)  # stored before comparisons carried directions
             return body, f"stored comparison {body.get('id', '')} ({body.get('n_boot', '?')} resamples)"
     try:
         return _compare(db.url, a, b, n_boot), f"computed now ({n_boot} resamples, not stored)"
@@ -97,10 +100,19 @@ if not results:
 rows = []
 for cand, body in results:
     for m in body.get("metrics") or []:
+        hib = m.get("higher_is_better")
+        lost = ", ".join(
+            f"{side.upper()} {k} {what}"
+            for side in ("a", "b")
+            for what, k in (("failed", m.get(f"n_failed_{side}")), ("dropped", m.get(f"n_dropped_{side}")))
+            if k
+        )
         rows.append(
             {
                 "candidate": cand,
                 "metric": m.get("name"),
+                "better": direction_text(hib if isinstance(hib, bool) else None),
+                "higher_is_better": hib if isinstance(hib, bool) else None,
                 "A": data.fnum(m.get("a")),
                 "B": data.fnum(m.get("b")),
                 "delta": data.fnum(m.get("delta")),
@@ -110,6 +122,8 @@ for cand, body in results:
                 "p method": m.get("p_method") or "",
                 "W/T/L": "-" if m.get("wins") is None else f"{m['wins']}/{m['ties']}/{m['losses']}",
                 "n": m.get("n"),
+                "failed / dropped": lost,
+                "MDE": data.fnum(m.get("mde")),
                 "note": m.get("note") or "",
             }
         )
@@ -119,7 +133,8 @@ if deltas.empty or deltas["delta"].isna().all():
     st.info("These runs share no metric with a value on both sides.")
 else:
     c.plot(c.forest_plot(deltas), extra=130)
-    shown = deltas if len(results) > 1 else deltas.drop(columns="candidate")
+    shown = deltas.drop(columns="higher_is_better")
+    shown = shown if len(results) > 1 else shown.drop(columns="candidate")
     num = st.column_config.NumberColumn
     st.dataframe(
         shown,
@@ -131,7 +146,14 @@ else:
             "ci_low": num("95% CI low", format="%+.3f"),
             "ci_high": num("95% CI high", format="%+.3f"),
             "p": num(format="%.4f"),
+            "MDE": num(format="%.3f"),
         },
+    )
+    st.caption(
+        "better: which direction is better for the metric; W/T/L: samples where B is better/equal/worse; "
+        "failed: samples scored as the metric's failure value (errored or missing); dropped: samples "
+        "left out of the pairing (no value, no failure value); MDE: smallest effect detectable at "
+        "this n (one-sided, power 0.8)"
     )
 for cand, body in results:
     cost = body.get("cost") or []
@@ -167,7 +189,10 @@ metric = pick[1].selectbox(
     "rank by", names, index=names.index(rank) if rank in names else 0, key=f"cmp_rank_{cand}"
 )
 changed_only = pick[2].toggle("changed only", value=True, key="cmp_changed")
-paired = data.paired_samples(store, base, cand, metric)
+hib = next((m.get("higher_is_better") for m in body.get("metrics") or [] if m.get("name") == metric), None)
+if not isinstance(hib, bool):
+    hib = c.direction(data.get_run(store, base), metric)
+paired = data.paired_samples(store, base, cand, metric, higher_is_better=hib is not False)
 if changed_only:
     paired = paired[paired["delta"] != 0]
 pages = max(1, math.ceil(len(paired) / SIDE_PAGE))
@@ -176,7 +201,8 @@ page_no = int(
 )
 chunk = paired.iloc[(page_no - 1) * SIDE_PAGE : page_no * SIDE_PAGE]
 st.caption(
-    f"{len(paired)} paired sample(s){' that differ' if changed_only else ''} on {c.md_escape(metric)}; "
+    f"{len(paired)} paired sample(s){' that differ' if changed_only else ''} on {c.md_escape(metric)} "
+    f"({f'{direction_text(hib)} is better' if hib is not None else 'direction not declared'}); "
     f"page {page_no} of {pages}"
 )
 if chunk.empty:

@@ -1,5 +1,6 @@
-"""Run detail: metrics with CIs, usage and timing, and the per-sample table with the full texts of a
-selected sample. Model text is shown literally (code blocks and tables), never rendered."""
+"""Run detail: metrics with CIs (and which direction is better, from the run's stored semantics),
+usage and timing, and the per-sample table with the full texts of a selected sample. Model text is
+shown literally (code blocks and tables), never rendered."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import streamlit as st
 from dashboard import components as c
 from dashboard import data
 from harness.inspect_run import first_result, latency_label
+from reports.common import direction_text
 
 st.title("Run detail")
 store = c.get_store()
@@ -81,6 +83,8 @@ if rec.status != "completed":
 tab_m, tab_u = st.tabs(["Metrics", "Usage and timing"])
 with tab_m:
     mdf = data.metrics_frame(store, run_id)
+    # which way is better, from the run's stored metric semantics
+    mdf = mdf.assign(better=[direction_text(c.direction(rec, m)) for m in mdf["metric"]])
     if mdf.empty:
         st.info("This run has no metrics stored.")
     else:

@@ -1,5 +1,6 @@
-"""Trends: one metric over time per suite and model, from the runs and metrics tables. Runs that a
-failed gate verdict (or a failed nightly record) names are red points."""
+"""Trends: one metric over time per suite and model, from the runs and metrics tables, with the
+metric's stored direction on the axis. Runs that a failed gate verdict (or a failed nightly record)
+names are red points."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 
 from dashboard import components as c
 from dashboard import data
+from reports.common import direction_text
 
 st.title("Trends")
 store = c.get_store()
@@ -44,10 +46,13 @@ h = h.assign(failed=h["run_id"].map(failed).fillna(""), series=h["model"].map(c.
 if h.empty:
     st.info("No run of this suite has this metric on this split.")
     st.stop()
-c.plot(c.trend_chart(h, metric))
+# which way is better, from the newest run's stored semantics
+hib = c.direction(data.get_run(store, str(h.sort_values("created")["run_id"].iloc[-1])), metric)
+c.plot(c.trend_chart(h, metric, hib))
+better = f"{direction_text(hib)} is better" if hib is not None else "direction not declared"
 n_failed = int((h["failed"] != "").sum())
 st.caption(
-    f"{len(h)} run(s), {h['model'].nunique()} model(s); bars: 95% CI"
+    f"{len(h)} run(s), {h['model'].nunique()} model(s); {better}; bars: 95% CI"
     + (f"; red diamonds: {n_failed} run(s) with a failed verdict" if n_failed else "")
 )
 st.dataframe(

@@ -67,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
         except InputError:
             metric = None
     # at least one, so that the heading says whether anything fails even with --worst 0
-    _, worst = worst_samples(store, rec.id, metric, max(args.worst, 1))
+    _, worst = worst_samples(store, rec.id, metric, max(args.worst, 1), rec.metric_info.get(metric or ""))
     if worst:
         print(f"\nworst samples by {metric or 'first score'}:")
     for value, r, s in worst[: args.worst]:

@@ -1,7 +1,11 @@
 """Corpus-level metrics (macro-F1, corpus perplexity): recomputed by the suite's scorer on A's and
 B's Score lists of each resample. A scorer whose metrics are functions of summed per-sample counts
 (`resample_stats` / `metrics_from_sums`) is resampled in the shared vectorized pass; any other gets
-its metrics computed once per resample (every metric of a scorer reusing the same resamples)."""
+its metrics computed once per resample (every metric of a scorer reusing the same resamples).
+
+A corpus statistic has no per-sample failure value: a sample whose scores are missing or errored on
+one side is dropped from the pairing and counted per side and reason (`pairing.pair_states`); one
+not applicable on both sides is left out, as in each run's own metric."""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from numpy.typing import NDArray
 from .. import stats
 from ..scorers import BaseScorer
 from ..store import Store
-from ..types import Score
-from .pairing import Cols, finite
+from ..types import NOT_APPLICABLE, MetricInfo, Score
+from .pairing import ABSENT, ERRORED, VALUE, Paired, RunScores, finite, pair_states, win_tie_loss
+from .pairing import NOT_APPLICABLE as NA_STATE
 from .records import MetricDelta
 
 
@@ -27,7 +32,7 @@ def prepare_corpus(
     """A corpus-level scorer's paired rows; when the scorer's metrics are functions of summed
     per-sample counts (`resample_stats`), its counts are registered with the resampler."""
     memo: dict[str, Any] = {"rows": _corpus_rows(sc, store, run_a, run_b, ids)}
-    kept, rows_a, rows_b = memo["rows"]
+    kept, rows_a, rows_b, _ = memo["rows"]
     vec = getattr(sc, "resample_stats", None)
     if callable(vec) and rows_a:
         xa, xb = np.asarray(vec(rows_a)), np.asarray(vec(rows_b))
@@ -44,24 +49,33 @@ def prepare_corpus(
     return memo
 
 
+def _state(rows: list[Any]) -> int:
+    """A sample's state for a corpus scorer on one side, from its score rows: no rows, every value
+    present, a None from the model's side (errored), or Nones the scorer marked not applicable."""
+    if not rows:
+        return ABSENT
+    nones = [r for r in rows if r.value is None]
+    if not nones:
+        return VALUE
+    return NA_STATE if all((r.data or {}).get(NOT_APPLICABLE) for r in nones) else ERRORED
+
+
 def _corpus_rows(
     sc: BaseScorer, store: Store, run_a: str, run_b: str, ids: Sequence[str]
-) -> tuple[list[int], list[list[Any]], list[list[Any]]]:
-    """The scorer's score rows (Store.ScoreRow) of the samples both runs scored with no None value."""
+) -> tuple[list[int], list[list[Any]], list[list[Any]], Paired]:
+    """The scorer's score rows (Store.ScoreRow) of the samples both runs scored with no None value,
+    and the pairing's counts (what was dropped per side, and why)."""
     tab_a = store.score_rows(run_a, [sc.name])
     tab_b = store.score_rows(run_b, [sc.name])
-    kept: list[int] = []
-    rows_a: list[list[Any]] = []
-    rows_b: list[list[Any]] = []
     none: list[Any] = []
-    for i, sid in enumerate(ids):
-        ma, mb = tab_a.get(sid, none), tab_b.get(sid, none)
-        if not ma or not mb or any(s.value is None for s in ma) or any(s.value is None for s in mb):
-            continue
-        kept.append(i)
-        rows_a.append(ma)
-        rows_b.append(mb)
-    return kept, rows_a, rows_b
+    sa = np.fromiter((_state(tab_a.get(sid, none)) for sid in ids), dtype=np.int8, count=len(ids))
+    sb = np.fromiter((_state(tab_b.get(sid, none)) for sid in ids), dtype=np.int8, count=len(ids))
+    zeros = np.zeros(len(ids))
+    paired = pair_states(zeros, zeros, sa, sb, None)
+    kept = [int(i) for i in np.flatnonzero(paired.kept)]
+    rows_a = [tab_a[ids[i]] for i in kept]
+    rows_b = [tab_b[ids[i]] for i in kept]
+    return kept, rows_a, rows_b, paired
 
 
 def corpus_delta(
@@ -71,24 +85,32 @@ def corpus_delta(
     run_a: str,
     run_b: str,
     ids: Sequence[str],
-    cols_a: Cols,
-    cols_b: Cols,
+    ra: RunScores,
+    rb: RunScores,
+    info: MetricInfo | None,
     n_boot: int,
     seed: int,
     alpha: float,
     cache: dict[str, Any],
 ) -> MetricDelta:
+    """One metric of a corpus-level scorer (see the module docstring); `info` is the metric's
+    semantics (None: direction unknown, no W/T/L)."""
     if sc.name not in cache:  # every metric of this scorer uses the same rows and resamples
         cache[sc.name] = {"rows": _corpus_rows(sc, store, run_a, run_b, ids)}
     memo = cache[sc.name]
-    kept, rows_a, rows_b = memo["rows"]
+    kept, rows_a, rows_b, paired = memo["rows"]
     n = len(rows_a)
-    dropped = len(ids) - n
-    notes = [f"{dropped} sample(s) without a value on A or B dropped"] if dropped else []
+    notes = [paired.note()] if paired.note() else []
+    common: dict[str, Any] = {
+        "name": name,
+        "kind": "corpus",
+        "higher_is_better": None if info is None else info.higher_is_better,
+        "info": info,
+        **paired.counts(),
+    }
     if n == 0:
         return MetricDelta(
-            name=name,
-            kind="corpus",
+            **common,
             a=None,
             b=None,
             delta=None,
@@ -136,8 +158,7 @@ def corpus_delta(
         or (isinstance(vb, float) and math.isnan(vb))
     ):
         return MetricDelta(
-            name=name,
-            kind="corpus",
+            **common,
             a=finite(va),
             b=finite(vb),
             delta=None,
@@ -165,17 +186,19 @@ def corpus_delta(
     except ValueError:
         boot_delta = None
         notes.append("no interval: the metric is undefined on some resamples")
-    # win/tie/loss on the scorer's per-sample values, when they are numbers
+    mde = _mde(boot_delta, lo, hi, n, alpha)
+    # win/tie/loss on the scorer's per-sample values, when they are numbers, in the direction of
+    # those per-sample values (e.g. per-sample perplexity, lower is better)
     at = np.asarray(kept, dtype=np.intp)
-    nan = np.full(len(ids), np.nan)
-    pv_a, pv_b = cols_a.get(sc.name, nan)[at], cols_b.get(sc.name, nan)[at]
-    w = t = loss = None
+    pv_a, pv_b = ra.values(sc.name)[at], rb.values(sc.name)[at]
+    wtl = None
     if not (np.isnan(pv_a).any() or np.isnan(pv_b).any()):
-        w, t, loss = stats.win_tie_loss(pv_a, pv_b)
-        notes.append(f"W/T/L on per-sample {sc.name}")
+        wtl = win_tie_loss(sc.info_for(sc.name) if info is not None else None, pv_a, pv_b)
+        if wtl is not None:
+            notes.append(f"W/T/L on per-sample {sc.name}")
+    w, t, loss = wtl if wtl is not None else (None, None, None)
     md = MetricDelta(
-        name=name,
-        kind="corpus",
+        **common,
         a=float(va),
         b=float(vb),
         delta=float(vb) - float(va),
@@ -187,7 +210,26 @@ def corpus_delta(
         ties=t,
         losses=loss,
         n=n,
+        mde=mde,
         note="; ".join(notes),
     )
     md._boot = boot_delta if p is not None else None
     return md
+
+
+def _mde(
+    boot: NDArray[np.float64] | None, lo: float | None, hi: float | None, n: int, alpha: float
+) -> float | None:
+    """The minimum detectable effect from the statistic's standard error: the bootstrap
+    distribution's standard deviation, else the interval's width / (2 z_{1-alpha/2})."""
+    if n < 2:
+        return None
+    if boot is not None and boot.size > 1:
+        se = float(np.std(boot[np.isfinite(boot)], ddof=1))
+    elif lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+        from statistics import NormalDist
+
+        se = (hi - lo) / (2 * NormalDist().inv_cdf(1 - alpha / 2))
+    else:
+        return None
+    return finite(stats.mde_from_se(se, alpha))

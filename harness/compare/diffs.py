@@ -1,6 +1,8 @@
 """The samples where B moved most against A: the metric they are ranked by (the suite's primary
 metric when both runs have it, else the first binary per-sample metric) and the largest per-sample
-regressions and improvements, whose texts are read by streaming only the picked samples."""
+regressions (B worse in the metric's direction) and improvements, whose texts are read by streaming
+only the picked samples. A side that errored takes the metric's failure value (`pairing.pair`), so
+a candidate's errors show up as its regressions."""
 
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ import numpy as np
 from ..errors import InputError
 from ..scorers import BaseScorer
 from ..store import Store
-from ..types import RunRecord, Suite, last_user_content
-from .pairing import Cols, pair, prefix, scorer_for
+from ..types import MetricInfo, RunRecord, Suite, last_user_content
+from .pairing import RunScores, pair, prefix, scorer_for
 from .records import MetricDelta, SampleDiff
 
 
@@ -67,20 +69,25 @@ def top_diffs(
     run_a: str,
     run_b: str,
     ids: Sequence[str],
-    cols_a: Cols,
-    cols_b: Cols,
+    ra: RunScores,
+    rb: RunScores,
     metric: str,
+    info: MetricInfo,
     top_k: int,
 ) -> tuple[list[SampleDiff], list[SampleDiff]]:
-    kept, x, y = pair(metric, cols_a, cols_b, len(ids))
-    pos = np.flatnonzero(kept)
+    """The `top_k` samples where B is worst against A on `metric` in its direction (worst first),
+    and the `top_k` where it is best (best first); ties in run order."""
+    paired = pair(metric, ra, rb, info)
+    pos = np.flatnonzero(paired.kept)
+    x, y = paired.x, paired.y
     differ = y != x
     pos, x, y = pos[differ], x[differ], y[differ]
     d = y - x
-    neg, posd = d < 0, d > 0
+    good = d if info.higher_is_better else -d
+    neg, posd = good < 0, good > 0
     # worst first (ties: run order), best first (ties: run order)
-    w = np.flatnonzero(neg)[np.lexsort((pos[neg], d[neg]))][:top_k]
-    b = np.flatnonzero(posd)[np.lexsort((pos[posd], -d[posd]))][:top_k]
+    w = np.flatnonzero(neg)[np.lexsort((pos[neg], good[neg]))][:top_k]
+    b = np.flatnonzero(posd)[np.lexsort((pos[posd], -good[posd]))][:top_k]
     worse = [(float(d[j]), ids[pos[j]], float(x[j]), float(y[j])) for j in w]
     better = [(float(d[j]), ids[pos[j]], float(x[j]), float(y[j])) for j in b]
     picked = {r[1] for r in worse + better}

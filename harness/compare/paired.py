@@ -7,19 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 from .. import stats
 from ..errors import InputError
 from ..scorers import BaseScorer, build_scorer
 from ..store import Store, new_run_id, now_iso
-from ..types import RunRecord, Suite
+from ..types import MetricInfo, RunRecord, Suite
 from .comparability import check_comparable, precision_warnings, resolve_suite, run_warnings
 from .corpus import corpus_delta, prepare_corpus
 from .cost import cost_rows
 from .diffs import pick_rank_metric, top_diffs
-from .pairing import Cols, finite, names_in_order, pair, prefix, scorer_for
+from .directions import metric_info_of_runs
+from .pairing import RunScores, finite, names_in_order, pair, prefix, scorer_for, win_tie_loss
 from .records import Comparison, MetricDelta, MetricKind, PMethod, SampleDiff
 
 
@@ -68,11 +66,11 @@ def compare_runs(
     if resolved is not None:
         scorers = [build_scorer(s, where=f"suite {resolved.name}") for s in resolved.scorers]
     ids = store.sample_ids(a.id)
-    # per-sample values as columns aligned with A's sample order (one light query per run); the
-    # Score rows with their data are read only for corpus-level scorers
-    cols_a = store.score_values(a.id, ids)
-    cols_b = store.score_values(b.id, ids)
-    score_names = names_in_order(cols_a)
+    # per-sample values as columns aligned with A's sample order (one light query per run, plus
+    # one for the scores stored without a value); the Score rows with their data are read only
+    # for corpus-level scorers
+    ra, rb = RunScores(store, a.id, ids), RunScores(store, b.id, ids)
+    score_names = names_in_order(ra.cols)
     score_name_set = set(score_names)
 
     common = [m for m in a.metrics if m in b.metrics]
@@ -80,14 +78,22 @@ def compare_runs(
     only += [f"{m} (only in B)" for m in b.metrics if m not in a.metrics]
     if only:
         notes.append("not compared, reported by one run only: " + ", ".join(only))
+    infos = {name: metric_info_of_runs(a, b, name, resolved, warnings) for name in common}
+    unknown = [name for name in common if infos[name] is None]
+    if unknown:
+        notes.append(
+            "no declaration says which direction is better for " + ", ".join(unknown) + ": no W/T/L "
+            "counts, and no per-sample pairing for them (pass the suite the runs used: --suite PATH)"
+        )
 
     corpus_cache: dict[str, Any] = {}
     plan: list[tuple[str, str, BaseScorer | None]] = []
     for name in common:
         sc = scorer_for(name, scorers) if scorers else None
+        info = infos[name]
         if sc is not None and sc.corpus_level:
             plan.append((name, "corpus", sc))
-        elif name in score_name_set and (sc is not None or _is_mean_metric(name, a, cols_a)):
+        elif name in score_name_set and info is not None and info.kind == "mean":
             plan.append((name, "sample", sc))
         else:
             plan.append((name, "stored", sc))
@@ -98,7 +104,7 @@ def compare_runs(
         if kind == "corpus" and sc is not None and sc.name not in corpus_cache:
             corpus_cache[sc.name] = prepare_corpus(sc, store, a.id, b.id, ids, resampler)
     sample_deltas = _sample_deltas(
-        [name for name, kind, _ in plan if kind == "sample"], cols_a, cols_b, len(ids), alpha, resampler
+        [(name, infos[name]) for name, kind, _ in plan if kind == "sample"], ra, rb, alpha, resampler
     )
     deltas: list[MetricDelta] = []
     for name, kind, sc in plan:
@@ -106,23 +112,16 @@ def compare_runs(
             assert sc is not None
             deltas.append(
                 corpus_delta(
-                    name, sc, store, a.id, b.id, ids, cols_a, cols_b, n_boot, seed, alpha, corpus_cache
+                    name, sc, store, a.id, b.id, ids, ra, rb, infos[name], n_boot, seed, alpha, corpus_cache
                 )
             )
         elif kind == "sample":
             deltas.append(sample_deltas[name])
         else:
-            deltas.append(
-                _stored_delta(
-                    name,
-                    a,
-                    b,
-                    cols_a,
-                    cols_b,
-                    name in score_name_set or prefix(name) in score_name_set,
-                    why_not,
-                )
+            scored = (
+                name if name in score_name_set else prefix(name) if prefix(name) in score_name_set else None
             )
+            deltas.append(_stored_delta(name, a, b, ra, rb, infos[name], scored, why_not))
 
     rank_metric, rank_note = pick_rank_metric(rank_by, resolved, scorers, a, b, deltas, score_names)
     if rank_note:
@@ -130,7 +129,13 @@ def compare_runs(
     regressions: list[SampleDiff] = []
     improvements: list[SampleDiff] = []
     if rank_metric is not None and top_k > 0:
-        regressions, improvements = top_diffs(store, a.id, b.id, ids, cols_a, cols_b, rank_metric, top_k)
+        rank_info = metric_info_of_runs(a, b, rank_metric, resolved, [])
+        if rank_info is None:
+            notes.append(f"no direction declared for {rank_metric}: regressions not listed")
+        else:
+            regressions, improvements = top_diffs(
+                store, a.id, b.id, ids, ra, rb, rank_metric, rank_info, top_k
+            )
 
     cost, cost_summary = cost_rows(a.usage, b.usage)
     cmp = Comparison(
@@ -147,6 +152,8 @@ def compare_runs(
         suite_hash=a.suite_hash,
         split=a.split,
         n_samples=len(ids),
+        n_samples_a=a.n_samples,
+        n_samples_b=b.n_samples,
         n_boot=n_boot,
         seed=seed,
         alpha=alpha,
@@ -164,35 +171,21 @@ def compare_runs(
     return cmp
 
 
-def _is_mean_metric(name: str, rec: RunRecord, cols: Cols) -> bool:
-    """Without the suite: a metric named like a per-sample Score is mean-type when the run's stored
-    value is the mean of those Scores (corpus perplexity, for one, is not)."""
-    col = cols.get(name)
-    vals = col[~np.isnan(col)] if col is not None else np.empty(0)
-    stored = rec.metrics[name].value
-    if not vals.size or stored is None:
-        return stored is None and not vals.size
-    return abs(float(vals.mean()) - stored) <= 1e-9 * max(1.0, abs(stored))
-
-
 def _sample_deltas(
-    names: Sequence[str],
-    cols_a: Cols,
-    cols_b: Cols,
-    n_ids: int,
+    names: Sequence[tuple[str, MetricInfo | None]],
+    ra: RunScores,
+    rb: RunScores,
     alpha: float,
     resampler: stats.SharedResamples,
 ) -> dict[str, MetricDelta]:
     """Mean-type metrics: the paired bootstrap of the mean delta (stats.paired_bootstrap_ci's
-    resamples), vectorized through `resampler`."""
+    resamples), vectorized through `resampler`, on the samples paired with failure values
+    substituted (`pairing.pair`)."""
     out: dict[str, MetricDelta] = {}
-    todo: list[tuple[str, NDArray[np.float64], NDArray[np.float64]]] = []
-    for name in names:
-        kept, x, y = pair(name, cols_a, cols_b, n_ids)
-        n = int(kept.sum())
-        if n == 0:
-            dropped = n_ids - n
-            note = f"{dropped} sample(s) without a value on A or B dropped" if dropped else ""
+    todo: list[tuple[str, MetricInfo | None, Any]] = []
+    for name, info in names:
+        paired = pair(name, ra, rb, info)
+        if paired.n == 0:
             out[name] = MetricDelta(
                 name=name,
                 kind="sample",
@@ -200,14 +193,16 @@ def _sample_deltas(
                 b=None,
                 delta=None,
                 n=0,
-                note=note or "no sample has a value on both A and B",
+                higher_is_better=None if info is None else info.higher_is_better,
+                info=info,
+                note=paired.note() or "no sample has a value on both A and B",
+                **paired.counts(),  # type: ignore[arg-type]
             )
             continue
-        resampler.add(kept, f"sample:{name}", y - x)
-        todo.append((name, x, y))
-    for name, x, y in todo:
-        n = x.size
-        dropped = n_ids - n
+        resampler.add(paired.kept, f"sample:{name}", paired.y - paired.x)
+        todo.append((name, info, paired))
+    for name, info, paired in todo:
+        x, y, n = paired.x, paired.y, paired.n
         d = y - x
         boot = resampler.get(f"sample:{name}")[:, 0] / n
         delta = float(d.mean())
@@ -216,7 +211,8 @@ def _sample_deltas(
         method: PMethod | None = "bootstrap" if p is not None else None
         if binary:
             p, method = stats.mcnemar_exact(x, y)["p_value"], "mcnemar"
-        w, t, lo_count = stats.win_tie_loss(x, y)
+        wtl = win_tie_loss(info, x, y)
+        w, t, lo_count = wtl if wtl is not None else (None, None, None)
         out[name] = MetricDelta(
             name=name,
             kind="sample",
@@ -232,7 +228,11 @@ def _sample_deltas(
             losses=lo_count,
             n=n,
             binary=binary,
-            note=f"{dropped} sample(s) without a value on A or B dropped" if dropped else "",
+            higher_is_better=None if info is None else info.higher_is_better,
+            info=info,
+            mde=finite(stats.mde_from_deltas(d, alpha)),
+            note=paired.note(),
+            **paired.counts(),  # type: ignore[arg-type]
         )
         out[name]._boot = boot if n >= 2 else None
     return out
@@ -242,26 +242,47 @@ def _stored_delta(
     name: str,
     a: RunRecord,
     b: RunRecord,
-    cols_a: Cols,
-    cols_b: Cols,
-    scored: bool,
+    ra: RunScores,
+    rb: RunScores,
+    info: MetricInfo | None,
+    scored: str | None,
     why_not: str,
 ) -> MetricDelta:
-    """A metric that cannot be resampled here: the stored run values and their difference."""
+    """A metric that cannot be resampled here: the stored run values and their difference. `scored`
+    is the per-sample score it is made of, when there is one (then its pairing counts are given)."""
     ma, mb = a.metrics[name], b.metrics[name]
     delta = None if ma.value is None or mb.value is None else mb.value - ma.value
-    if scored:
-        note = (
-            "corpus-level metric: no interval, because the suite's scorers could not be rebuilt "
-            f"with the runs' suite hash ({why_not}); pass the suite folder (--suite PATH)"
-        )
+    counts: dict[str, Any] = {}
+    if scored is not None:
+        if info is None:
+            note = (
+                "nothing declares whether this metric is a per-sample mean or corpus-level, nor its "
+                "direction: the stored run values only, no interval"
+            )
+        else:
+            note = (
+                "corpus-level metric: no interval, because the suite's scorers could not be rebuilt "
+                f"with the runs' suite hash ({why_not}); pass the suite folder (--suite PATH)"
+            )
         kind: MetricKind = "corpus"
-        pref = name if name in cols_a else prefix(name)
-        n_ids = len(next(iter(cols_a.values()))) if cols_a else 0
-        kept, _, _ = pair(pref, cols_a, cols_b, n_ids)
-        n = int(kept.sum())
+        paired = pair(scored, ra, rb, None)  # a corpus statistic has no per-sample failure value
+        n = paired.n
+        counts = paired.counts()
+        if paired.note():
+            note += "; " + paired.note()
     else:
         note = "run-level metric: no per-sample values, no interval"
         kind = "run"
         n = min(ma.n, mb.n)
-    return MetricDelta(name=name, kind=kind, a=ma.value, b=mb.value, delta=delta, n=n, note=note)
+    return MetricDelta(
+        name=name,
+        kind=kind,
+        a=ma.value,
+        b=mb.value,
+        delta=delta,
+        n=n,
+        higher_is_better=None if info is None else info.higher_is_better,
+        info=info,
+        note=note,
+        **counts,
+    )

@@ -9,15 +9,39 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field, PrivateAttr
 
-COMPARISON_SCHEMA_VERSION = 1
+from ..types import MetricInfo
+
+COMPARISON_SCHEMA_VERSION = 2
+"""2: every MetricDelta carries its direction (`higher_is_better`, `info`), W/T/L in that direction,
+the minimum detectable effect and per-side failed/dropped sample counts; the Comparison carries the
+runs' sample counts. Version-1 bodies lack them (readers fall back to the runs' metric_info)."""
 
 MetricKind = Literal["sample", "corpus", "run"]
 PMethod = Literal["mcnemar", "bootstrap"]
+MissingReason = Literal["errored", "missing", "not applicable"]
+"""Why a side has no value for a sample: "errored" (a score stored as None because of the model:
+generation, judge or log-likelihood error), "missing" (no score row on this side while the other
+side has one), "not applicable" (the scorer marked it so on this side only)."""
 
 
 class MetricDelta(BaseModel):
     """One metric of A and B. `kind`: "sample" (mean of per-sample values), "corpus" (recomputed
-    by the scorer on each resample) or "run" (a run-level count such as generation_errors)."""
+    by the scorer on each resample) or "run" (a run-level count such as generation_errors).
+
+    `delta` is B - A as measured; whether that is good is `higher_is_better` (from the metric's
+    declared semantics, `info`; None when nothing declares it: then there are no W/T/L counts).
+    Wins/ties/losses count samples where B is better/equal/worse in that direction.
+
+    Missing data fails closed. A sample takes part in a metric unless it is not applicable on both
+    sides (no value and no error on either: `n_not_applicable`). A side without a value (errored or
+    missing) scores the metric's failure value when it has one (`n_failed_a`/`n_failed_b`); where it
+    has none, or the side is "not applicable" while the other is not, the sample is dropped from the
+    pairing (`n_dropped_a`/`n_dropped_b` count the samples each side had no usable value for).
+    `failed` and `dropped` break those counts down per side ("a"/"b") and reason (MissingReason).
+    So `n_paired + n_not_applicable` is below the runs' sample count exactly when samples were
+    dropped. `n` is the number of samples in the statistic (= `n_paired` for paired kinds; for a
+    run-level metric, the smaller run n). `mde`: the minimum detectable effect (metric units,
+    one-sided at the comparison's alpha, power 0.8) at the paired n (harness.stats.power)."""
 
     name: str
     kind: MetricKind
@@ -34,6 +58,28 @@ class MetricDelta(BaseModel):
     n: int = 0
     binary: bool = False
     note: str = ""
+    higher_is_better: bool | None = None
+    info: MetricInfo | None = None
+    mde: float | None = None
+    n_paired: int | None = Field(None, description="samples in the paired statistic; None: not paired")
+    n_not_applicable: int = 0
+    n_failed_a: int = 0
+    n_failed_b: int = 0
+    n_dropped_a: int = 0
+    n_dropped_b: int = 0
+    failed: dict[str, dict[MissingReason, int]] = Field(
+        default_factory=dict, description='side ("a"/"b") -> reason -> samples scored as the failure value'
+    )
+    dropped: dict[str, dict[MissingReason, int]] = Field(
+        default_factory=dict, description='side ("a"/"b") -> reason -> samples dropped from the pairing'
+    )
+
+    def good_delta(self) -> float | None:
+        """The delta signed so that positive means B is better; None without a delta or direction."""
+        if self.delta is None or self.higher_is_better is None:
+            return None
+        return self.delta if self.higher_is_better else -self.delta
+
     # the delta's bootstrap replicates (B - A on each resample), kept in memory by `compare_runs`
     # for the gate's margin tests; not stored (a loaded comparison has none)
     _boot: NDArray[np.float64] | None = PrivateAttr(None)
@@ -54,7 +100,9 @@ class CostRow(BaseModel):
 
 
 class SampleDiff(BaseModel):
-    """One sample where B differs from A on the ranking metric."""
+    """One sample where B differs from A on the ranking metric (`delta` = B - A as measured; a
+    regression is a sample where B is worse in the metric's direction). A side that errored or
+    had no score shows the metric's failure value."""
 
     sample_id: str
     metric: str
@@ -87,6 +135,8 @@ class Comparison(BaseModel):
     suite_hash: str
     split: str
     n_samples: int
+    n_samples_a: int | None = Field(None, description="run A's sample count (RunRecord.n_samples)")
+    n_samples_b: int | None = Field(None, description="run B's sample count (RunRecord.n_samples)")
     n_boot: int
     seed: int
     alpha: float = 0.05

@@ -65,7 +65,7 @@ from ..types import RunRecord
 from .direction import higher_is_better
 from .health_rules import health_notes, health_rule
 from .margin import Pending, decide, pending
-from .missing import missing_reason, missing_sides
+from .missing import dropped, failure_warning, missing_reason, missing_sides
 from .policy import COMPARISON_RULES, HEALTH_RULES, HOLM_RULES, GatePolicy, Rule, _g, _path_like
 from .verdict import RuleResult, Verdict
 
@@ -300,11 +300,14 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int) -> RuleResult | Pending:
         )
         if needs_baseline:
             base.update(ci_low=md.ci_low, ci_high=md.ci_high, ci_level=1 - policy.alpha)
-            counts = missing_sides(ctx.store, md, basel, cand)
+            counts = missing_sides(md)
             if counts is not None:
                 base.update(missing_baseline=counts[0], missing_candidate=counts[1])
-                if any(counts):
-                    return _fail(base, missing_reason(md, basel, cand, counts))
+                if dropped(md):
+                    return _fail(base, missing_reason(md))
+                note = failure_warning(md)
+                if note is not None:
+                    base.setdefault("warnings", []).append(note)
     elif rule.rule in ("at_least", "min_samples"):
         base["n"] = cm.n
 
@@ -320,7 +323,7 @@ def _evaluate_rule(ctx: _Ctx, rule: Rule, index: int) -> RuleResult | Pending:
         base["threshold"] = float(rule.max)
         higher = higher_is_better(cand, metric)
         base["higher_is_better"] = higher
-        worse = md.losses if higher else md.wins  # W/T/L count B higher as a win
+        worse = md.losses  # compare counts W/T/L in the metric's direction
         if worse is None:
             return _fail(base, f"no per-sample win/tie/loss counts for {metric!r} ({md.note or md.kind})")
         ok = worse <= rule.max

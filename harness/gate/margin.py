@@ -140,7 +140,10 @@ def _result(pt: Pending, t: stats.MarginTest, policy: GatePolicy, m: int) -> Rul
             "test_level": t.level,
             "bound": bound,
             "mde": warning[0],
-            "warnings": [warning[1]] if warning[1] and not t.passed else [],
+            "warnings": [
+                *pt.base.get("warnings", []),
+                *([warning[1]] if warning[1] and not t.passed else []),
+            ],
         }
     )
 

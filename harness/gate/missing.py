@@ -1,64 +1,56 @@
-"""Missing data fails closed: a comparison rule fails when a sample that one run scored has no value
-in the other (a generation or judge error, an unparseable output), because the comparison pairs only
-the samples both runs scored and a candidate that errors on its hard items would look better.
+"""Missing data fails closed, read from the comparison (harness/compare pairs the samples).
 
-Samples that neither run scored (a scorer limited to some task types, a sample both runs failed
-alike) leave the pairing fair and are not counted. A metric whose failure value the runner already
-applied never has a missing side, so its rules are unaffected.
+A sample that errored or has no score on one side scores the metric's failure value there when the
+metric declares one (a bounded per-sample metric: 0 for accuracy-like metrics), so a candidate that
+errors on its hard items pays for it in the delta; the rule then reports how many samples each side
+had scored as failures. Where the metric has no failure value (perplexity, corpus metrics, unbounded
+scores) such samples are dropped from the pairing, and a comparison rule whose paired n is therefore
+below the runs' sample count fails, with a reason naming per side how many were dropped and why.
+Samples that are not applicable to either side (a scorer limited to some task types) are neither.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import NDArray
+from collections.abc import Mapping
+from typing import Any
 
 from ..compare import MetricDelta
-from ..store import Store
-from ..types import RunRecord
 
 
-def missing_sides(store: Store, md: MetricDelta, base: RunRecord, cand: RunRecord) -> tuple[int, int] | None:
-    """(baseline missing, candidate missing): samples with a value of `md`'s metric on the other
-    side only; None for a metric without per-sample values (a run-level count)."""
-    if md.kind == "run":
+def missing_sides(md: MetricDelta) -> tuple[int, int] | None:
+    """(baseline, candidate): samples each side errored on or lacks a score for (scored as failures
+    or dropped); None for a metric without per-sample values (a run-level count)."""
+    if md.n_paired is None:
         return None
-    name = md.name
-    na, nb = _run_n(base, name), _run_n(cand, name)
-    if md.n == na == nb:  # the runs' own counts of scored samples: nothing dropped on one side only
-        return 0, 0
-    ids = store.sample_ids(base.id)
-    cols_a, cols_b = store.score_values(base.id, ids), store.score_values(cand.id, ids)
-    names = [name] if name in cols_a or name in cols_b else _scorer_columns(name, cols_a, cols_b)
-    if not names:
-        return None
-    va, vb = _valued(names, cols_a, len(ids)), _valued(names, cols_b, len(ids))
-    return int(np.count_nonzero(vb & ~va)), int(np.count_nonzero(va & ~vb))
+    return md.n_failed_a + md.n_dropped_a, md.n_failed_b + md.n_dropped_b
 
 
-def missing_reason(md: MetricDelta, base: RunRecord, cand: RunRecord, counts: tuple[int, int]) -> str:
-    errs = [int(r.usage.get("errors", 0) or 0) for r in (base, cand)]
-    gen = f"; generation errors in the runs: baseline {errs[0]}, candidate {errs[1]}" if any(errs) else ""
+def dropped(md: MetricDelta) -> bool:
+    """True when the pairing lost samples that one side could not score and no failure value stands
+    in for them: the rule must fail."""
+    return md.n_paired is not None and (md.n_dropped_a + md.n_dropped_b) > 0
+
+
+def _per_side(counts: Mapping[str, Mapping[Any, int]], side: str) -> str:
+    parts = [f"{n} {why}" for why, n in sorted(counts.get(side, {}).items()) if n]
+    return ", ".join(parts) or "0"
+
+
+def missing_reason(md: MetricDelta) -> str:
     return (
-        f"missing data fails closed: baseline {counts[0]} errored/missing, candidate {counts[1]} "
-        f"errored/missing (samples scored by one run only; the paired n={md.n} would hide them){gen}"
+        f"missing data fails closed: dropped from the pairing: baseline {_per_side(md.dropped, 'a')}, "
+        f"candidate {_per_side(md.dropped, 'b')} ({md.name!r} has no failure value, so the paired "
+        f"n={md.n_paired} would hide them)"
     )
 
 
-def _run_n(run: RunRecord, name: str) -> int | None:
-    m = run.metrics.get(name)
-    return None if m is None else m.n
-
-
-def _scorer_columns(name: str, *cols: dict[str, NDArray[np.float64]]) -> list[str]:
-    prefix = name.split(".", 1)[0]
-    found = {c for side in cols for c in side if c == prefix or c.startswith(prefix + ".")}
-    return sorted(found)
-
-
-def _valued(names: list[str], cols: dict[str, NDArray[np.float64]], n: int) -> NDArray[np.bool_]:
-    """Samples with a value in every one of `names` (a corpus scorer's rows are used only whole)."""
-    ok = np.ones(n, dtype=bool)
-    for c in names:
-        col = cols.get(c)
-        ok &= np.zeros(n, dtype=bool) if col is None else ~np.isnan(col)
-    return ok
+def failure_warning(md: MetricDelta) -> str | None:
+    """A note for a rule whose samples were scored as failures (the rule is still decided)."""
+    if not (md.n_failed_a or md.n_failed_b):
+        return None
+    fv = md.info.failure_value if md.info is not None else None
+    value = f" ({fv:g})" if fv is not None else ""
+    return (
+        f"scored as failures{value}: baseline {_per_side(md.failed, 'a')}, "
+        f"candidate {_per_side(md.failed, 'b')}"
+    )

@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from ..metrics import UnknownMetricError, metric_info_for
 from ..store.nightly import verdict_bodies
+from ..types import RunRecord
 from .context import PassContext
 from .plan import PlanModel
 
@@ -35,6 +37,7 @@ def model_summary(ctx: PassContext, model: PlanModel, gate_error: str | None) ->
             pm = s.primary_metric or next(iter(rec.metrics), None)
             mv = rec.metrics.get(pm) if pm else None
             it["metric"] = pm
+            it["higher_is_better"] = _direction(rec, pm)
             it["value"], it["ci_low"], it["ci_high"] = (
                 (mv.value, mv.ci_low, mv.ci_high) if mv else (None, None, None)
             )
@@ -64,6 +67,16 @@ def model_summary(ctx: PassContext, model: PlanModel, gate_error: str | None) ->
         + ([{"suite": None, "run_id": None, "error": gate_error}] if gate_error else []),
         "items": items,
     }
+
+
+def _direction(rec: RunRecord, metric: str | None) -> bool | None:
+    """Whether higher is better for the run's metric (its stored semantics); None if undeclared."""
+    if metric is None:
+        return None
+    try:
+        return metric_info_for(rec, metric).higher_is_better
+    except UnknownMetricError:
+        return None
 
 
 def report_dir(ctx: PassContext) -> Path:
@@ -122,8 +135,10 @@ def summary_markdown(body: dict[str, Any]) -> str:
     for m in body["models"]:
         for it in m["items"]:
             ci = f"[{f(it.get('ci_low'))}, {f(it.get('ci_high'))}]" if it.get("ci_low") is not None else "-"
+            hib = it.get("higher_is_better")
+            metric = (it.get("metric") or "-") + ("" if hib is None else f" ({'↑' if hib else '↓'} better)")
             lines.append(
-                f"| {m['name']} | {it['suite']} | {it['run_id'] or '-'} | {it['status']} | {it.get('metric') or '-'} "
+                f"| {m['name']} | {it['suite']} | {it['run_id'] or '-'} | {it['status']} | {metric} "
                 f"| {f(it.get('value'))} | {ci} | {icon.get(m['outcome'], m['outcome'])} |"
             )
     for m in body["models"]:

@@ -19,7 +19,7 @@ from .margin import (
     margin_tests,
     resamples_for,
 )
-from .power import discordance_sd, minimum_detectable_effect, paired_sd
+from .power import discordance_sd, mde_from_deltas, mde_from_se, minimum_detectable_effect, paired_sd
 from .resample import (
     SharedResamples,
     bootstrap_p_value,
@@ -54,6 +54,8 @@ __all__ = [
     "margin_p_value",
     "margin_tests",
     "mcnemar_exact",
+    "mde_from_deltas",
+    "mde_from_se",
     "minimum_detectable_effect",
     "paired_bootstrap_ci",
     "paired_bootstrap_ci_fn",

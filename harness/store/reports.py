@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from ..types import SampleResult, Score
+from ..types import MetricInfo, SampleResult, Score
 from .core import Store
 from .schema import records, runs
 
@@ -38,29 +38,40 @@ def runs_matching(store: Store, ref: str, *, exact: bool) -> list[str]:
 
 
 def worst_samples(
-    store: Store, run_id: str, metric: str | None, k: int
+    store: Store,
+    run_id: str,
+    metric: str | None,
+    k: int,
+    info: MetricInfo | None = None,
 ) -> tuple[str | None, list[tuple[float, SampleResult, Score]]]:
-    """The k lowest-scoring samples of a run: those whose score is below 1 (a finite value), ranked
+    """The k worst-scoring samples of a run: those whose score is below 1 (a finite value), ranked
     by `metric`, or, for a sample without that score (or with no `metric` given), by its first
     score with a value; lowest first, ties in run order. Streamed: only k candidates are kept.
+    `info` is `metric`'s declared semantics: in its direction, samples worse than its best value
+    (`high`, 1 when unbounded; for a lower-is-better metric: above `low`, highest first).
 
     Returns (the metric named: `metric`, else the score name of the first failing sample in run
     order; None when nothing fails) and [(value, sample result, the score ranked by)]."""
     if k <= 0:
         return metric, []
-    kept: list[tuple[float, int, SampleResult, Score]] = []
+    kept: list[tuple[float, int, float, SampleResult, Score]] = []
     used = metric
+    hib_m = True
+    best_m: float | None = 1.0 if info is None or info.high is None else info.high
+    if info is not None and not info.higher_is_better:
+        hib_m, best_m = False, info.low
     for i, r in enumerate(store.iter_results(run_id)):
         s = next((x for x in r.scores if x.name == metric), None) if metric else None
+        hib, top = (hib_m, best_m) if s is not None else (True, 1.0)
         if s is None:
             s = next((x for x in r.scores if x.value is not None), None)
         if s is None or s.value is None:
             continue
         v = float(s.value)
-        if not math.isfinite(v) or v >= 1.0:
+        if not math.isfinite(v) or (top is not None and (v >= top if hib else v <= top)):
             continue
         used = used or s.name
-        kept.append((v, i, r, s))
+        kept.append((v if hib else -v, i, v, r, s))
         kept.sort(key=lambda t: (t[0], t[1]))
         del kept[k:]
-    return used, [(v, r, s) for v, _, r, s in kept]
+    return used, [(v, r, s) for _, _, v, r, s in kept]

@@ -6,6 +6,8 @@ from harness.compare import Comparison, MetricDelta
 from harness.compare.cost import fmt_seconds
 from harness.fmt import num, table
 
+from ..common import direction_text
+
 TEXT_LIMIT = 200
 
 
@@ -48,12 +50,16 @@ def render_comparison(c: Comparison) -> str:
             name += f" [{k}]"
         ci = "-" if m.ci_low is None or m.ci_high is None else f"[{m.ci_low:+.3f}, {m.ci_high:+.3f}]"
         wtl = "-" if m.wins is None else f"{m.wins}/{m.ties}/{m.losses}"
-        rows.append((name, num(m.a), num(m.b), _signed(m.delta), ci, _p(m), wtl, m.n))
+        better = direction_text(m.higher_is_better)
+        mde = "-" if m.mde is None else num(m.mde)
+        rows.append((name, better, num(m.a), num(m.b), _signed(m.delta), ci, _p(m), wtl, m.n, mde))
     level = f"{(1 - c.alpha) * 100:g}% CI"
-    out.append(table(["metric", "A", "B", "delta", level, "p", "W/T/L", "n"], rows))
+    out.append(table(["metric", "better", "A", "B", "delta", level, "p", "W/T/L", "n", "MDE"], rows))
     out.append(
-        "delta = B - A; CI: paired bootstrap; p: mcn = exact McNemar (binary), boot = paired bootstrap; "
-        "W/T/L: samples where B scores higher/equal/lower"
+        "delta = B - A; better: which direction is better (? = not declared); CI: paired bootstrap; "
+        "p: mcn = exact McNemar (binary), boot = paired bootstrap; W/T/L: samples where B is "
+        f"better/equal/worse; MDE: smallest effect detectable at this n (one-sided, alpha {c.alpha:g}, "
+        "power 0.8)"
     )
     out += [f"  [{k}] {note}" for note, k in marks.items()]
     if c.cost:

@@ -350,7 +350,7 @@ def test_cost_sentence_wording() -> None:
 def test_text_output_table(env: Env) -> None:
     text = render_comparison(compare_runs(env.store, env.a, env.b, n_boot=100, suite=env.suite_dir))
     header = next(line for line in text.splitlines() if line.startswith("metric"))
-    assert header.split() == ["metric", "A", "B", "delta", "95%", "CI", "p", "W/T/L", "n"]
+    assert header.split() == ["metric", "better", "A", "B", "delta", "95%", "CI", "p", "W/T/L", "n", "MDE"]
     cat = next(line for line in text.splitlines() if line.startswith("category "))
     assert "15/16/8" in cat and "mcn" in cat and "+0.179" in cat
     assert "largest regressions" in text and "largest improvements" in text

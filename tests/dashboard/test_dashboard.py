@@ -299,6 +299,7 @@ def test_compare_two_runs_forest_plot_and_side_by_side(
     row = deltas[deltas["metric"] == "exact"].iloc[0]
     m = filled["comparison"].metric("exact")
     assert row["delta"] == pytest.approx(m.delta) and row["ci_low"] == pytest.approx(m.ci_low)
+    assert row["better"] == "higher" and row["MDE"] == pytest.approx(m.mde)
     assert "stored comparison" in texts(at)
     side = frame_with(at, "output_A")  # changed samples only, largest regression first
     assert list(side["sample_id"]) == ["test-000", *[f"test-{i:03d}" for i in range(6, N)]]
@@ -309,6 +310,25 @@ def test_compare_two_runs_forest_plot_and_side_by_side(
     assert any(XSS in str(e.value) for e in at.code)
     for body in markdown_bodies(at):
         assert "<script>" not in body and "**bold**" not in body
+
+
+def test_forest_plot_colours_by_the_stored_direction() -> None:
+    import pandas as pd
+
+    from dashboard.components import forest_plot
+
+    up = {"delta": 0.2, "ci_low": 0.1, "ci_high": 0.3}
+    df = pd.DataFrame(
+        [
+            {"metric": "ppl", **up, "higher_is_better": False},  # perplexity went up: worse
+            {"metric": "acc", **up, "higher_is_better": True},
+            {"metric": "custom", **up, "higher_is_better": None},  # nothing declares it
+        ]
+    )
+    spec = forest_plot(df).to_dict()
+    rows = next(rows for rows in spec["datasets"].values() if rows and "result" in rows[0])
+    results = {r["metric"]: r["result"] for r in rows}
+    assert results == {"ppl": "B worse", "acc": "B better", "custom": "differs (direction not declared)"}
 
 
 def test_compare_three_runs_each_against_the_first(

@@ -26,8 +26,10 @@ from harness.errors import InputError
 from harness.gate import GatePolicy, Verdict, evaluate_gate, get_verdict, load_policy
 from harness.models import parse_spec
 from harness.runner import run_suite
+from harness.scorers import BaseScorer, ScoreContext, register_scorer
 from harness.store import Store
 from harness.suite import load_suite
+from harness.types import Completion, Sample, Score
 
 N = 60
 
@@ -306,62 +308,113 @@ def test_holm_step_down_fails_a_borderline_rule_that_passes_alone(env: Env) -> N
     assert v_holm.rules[1].test_level == pytest.approx(0.05)  # ranked last (p = 1)
 
 
-def test_lower_is_better_metric_is_decided_in_its_direction(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A metric counting bad outputs (here `category` read as a flag rate): more is worse."""
-    import harness.gate.decision as decision
+def test_lower_is_better_metric_is_decided_in_its_direction(env: Env) -> None:
+    """A metric counting bad outputs (here `category` declared `higher_is_better: false` in the suite,
+    read as a flag rate): more is worse, for every rule and for compare's W/T/L."""
+    root = env.tmp / "flag-suite"
+    write_category_suite(root, "flag-suite", N)
+    text = (root / "suite.yaml").read_text()
+    flagged = text.replace(
+        "args: {field: category}}", "args: {field: category}, higher_is_better: false}"
+    ).replace("name: flag-suite", "name: flag-suite")
+    assert flagged != text
+    (root / "suite.yaml").write_text(flagged)
+    suite = load_suite(root)
 
-    monkeypatch.setattr(decision, "higher_is_better", lambda run, metric: metric != "category")
-    base = env.run(first_half, "base")  # flags 30 of 60
-    worse = env.run(all_right, "worse")  # flags all 60: delta +0.5 is a regression
-    better = env.run(lambda i: i < 10, "better")  # flags 10: delta -0.333 is an improvement
+    def run(tag: str, correct: Callable[[int], bool]) -> str:
+        return run_suite(suite, parse_spec(env.spec(tag, correct)), store=env.store, progress=False).id
+
+    base = run("base", first_half)  # flags 30 of 60
+    worse = run("worse", all_right)  # flags all 60: delta +0.5 is a regression
+    better = run("better", lambda i: i < 10)  # flags 10: delta -0.333 is an improvement
     pol = load_policy(
         env.policy(
             policy_text(
-                "{suite: ./gate-suite, metric: category, rule: non_inferior, margin: 0.05}",
-                "{suite: ./gate-suite, metric: category, rule: improves, margin: 0.1}",
-                "{suite: ./gate-suite, metric: category, rule: max_regressed_samples, max: 5}",
+                "{suite: ./flag-suite, metric: category, rule: non_inferior, margin: 0.05}",
+                "{suite: ./flag-suite, metric: category, rule: improves, margin: 0.1}",
+                "{suite: ./flag-suite, metric: category, rule: max_regressed_samples, max: 5}",
             )
         )
     )
-    v = evaluate_gate(env.store, pol, {"gate-suite": worse}, {"gate-suite": base})
+    v = evaluate_gate(env.store, pol, {"flag-suite": worse}, {"flag-suite": base})
     ni, imp, reg = v.rules
     assert not v.passed and not ni.passed and not imp.passed and not reg.passed
     assert ni.higher_is_better is False and ni.threshold == pytest.approx(0.05)
     assert "upper CI bound of delta" in ni.reason and "(lower is better)" in ni.reason
     assert "regressed beyond the margin" in ni.reason
     assert "30 sample(s) regressed > 5" in reg.reason
-    v = evaluate_gate(env.store, pol, {"gate-suite": better}, {"gate-suite": base})
+    v = evaluate_gate(env.store, pol, {"flag-suite": better}, {"flag-suite": base})
     assert v.passed, [r.reason for r in v.rules]
     assert v.rules[1].threshold == pytest.approx(-0.1) and v.rules[1].bound < -0.1  # type: ignore[operator]
 
 
-def test_missing_data_on_one_side_fails_closed(env: Env) -> None:
+def set_none(env: Env, run: str, metric: str, ids: list[str]) -> None:
+    """A scorer that errored on these samples: their stored score becomes NULL."""
+    with env.store.engine.begin() as conn:  # the test's store, SQLite or PostgreSQL
+        for sid in ids:
+            conn.execute(
+                sa.text("UPDATE scores SET value = NULL WHERE run_id = :r AND name = :m AND sample_id = :s"),
+                {"r": run, "m": metric, "s": sid},
+            )
+
+
+def test_errored_samples_score_as_failures_on_their_side(env: Env) -> None:
+    """A bounded per-sample metric (category: failure value 0): a sample that errored on one side
+    counts as a failure there, so a candidate erroring on items pays for them in the delta."""
     base = env.run(first_half, "base")
     cand = env.run(all_right, "cand")
     pol = load_policy(
         env.policy(policy_text("{suite: ./gate-suite, metric: category, rule: non_inferior, margin: 0.05}"))
     )
     assert evaluate_gate(env.store, pol, {"gate-suite": cand}, {"gate-suite": base}).passed
-
-    def set_none(run: str, ids: list[str]) -> None:  # a scorer that errored on these samples
-        with env.store.engine.begin() as conn:  # the test's store, SQLite or PostgreSQL
-            for sid in ids:
-                conn.execute(
-                    sa.text("UPDATE scores SET value = NULL WHERE run_id = :r AND name = 'category' AND sample_id = :s"),
-                    {"r": run, "s": sid},
-                )
-
-    set_none(base, ["s00", "s01"])  # missing on both sides alike: the pairing stays fair
-    set_none(cand, ["s00", "s01"])
+    set_none(env, base, "category", ["s00", "s01", "s50"])  # base: two right answers lost, s50 was wrong
+    set_none(env, cand, "category", ["s00", "s01", "s40", "s41", "s42"])
     r = evaluate_gate(env.store, pol, {"gate-suite": cand}, {"gate-suite": base}).rules[0]
-    assert r.passed and r.n == N - 2 and (r.missing_baseline, r.missing_candidate) == (0, 0)
-    set_none(cand, ["s40", "s41", "s42"])  # the candidate errored on three more
-    set_none(base, ["s50"])
-    r = evaluate_gate(env.store, pol, {"gate-suite": cand}, {"gate-suite": base}).rules[0]
+    assert r.n == N and (r.missing_baseline, r.missing_candidate) == (3, 5)
+    assert r.delta == pytest.approx((55 - 28) / N)  # 60-5 right vs 30-2 right: the errors count
+    assert any("scored as failures (0): baseline 3 errored, candidate 5 errored" in w for w in r.warnings)
+
+
+UNBOUNDED_SUITE = """\
+name: chars-suite
+version: "1.0.0"
+dataset:
+  path: data/{split}.jsonl
+  splits: [dev, test]
+prompt: {name: plain, template: "{input}"}
+generation: {max_new_tokens: 32}
+scorers:
+  - {name: chars, type: test_reply_chars}
+"""
+
+
+@register_scorer("test_reply_chars")
+class ReplyChars(BaseScorer):
+    """Characters in the reply: an unbounded score, so it declares no failure value."""
+
+    def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
+        return [Score(name=self.name, value=float(len(completion.text)))]
+
+
+def test_missing_data_without_a_failure_value_fails_closed(env: Env) -> None:
+    root = env.tmp / "chars-suite"
+    write_category_suite(root, "chars-suite", N)
+    (root / "suite.yaml").write_text(UNBOUNDED_SUITE)
+    suite = load_suite(root)
+    base = run_suite(suite, parse_spec(env.spec("cb", first_half)), store=env.store, progress=False).id
+    cand = run_suite(suite, parse_spec(env.spec("cc", all_right)), store=env.store, progress=False).id
+    pol = load_policy(
+        env.policy(policy_text("{suite: ./chars-suite, metric: chars, rule: non_inferior, margin: 100}"))
+    )
+    assert evaluate_gate(env.store, pol, {"chars-suite": cand}, {"chars-suite": base}).passed
+    set_none(env, cand, "chars", ["s40", "s41", "s42"])  # the candidate errored on three
+    set_none(env, base, "chars", ["s50"])
+    r = evaluate_gate(env.store, pol, {"chars-suite": cand}, {"chars-suite": base}).rules[0]
     assert not r.passed and (r.missing_baseline, r.missing_candidate) == (1, 3)
-    assert "missing data fails closed: baseline 1 errored/missing, candidate 3 errored/missing" in r.reason
+    assert (
+        "missing data fails closed: dropped from the pairing: baseline 1 errored, candidate 3 errored"
+        in r.reason
+    )
 
 
 def test_rule_warns_when_its_margin_is_below_the_detectable_effect(env: Env) -> None:

@@ -226,7 +226,9 @@ def test_nights_regression_alert_history_and_idempotent_rerun(
     summary = json.loads((day / "summary.json").read_text())
     assert summary["outcome"] == "fail" and summary["exit_code"] == 1
     assert summary["models"][0]["items"][0]["value"] == pytest.approx(0.5)
+    assert summary["models"][0]["items"][0]["higher_is_better"] is True  # the run's stored direction
     assert "FAIL" in (day / "summary.md").read_text()
+    assert "category (↑ better)" in (day / "summary.md").read_text()
 
 
 def test_down_endpoint_fails_its_run_alerts_and_others_continue(

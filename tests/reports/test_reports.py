@@ -207,10 +207,10 @@ def test_comparison_markdown(env: Env) -> None:
     assert kind == "comparison"
     md = render(kind, body, "md")
     assert len(md.encode()) < MAX_BYTES
-    assert "| metric | A | B | Δ (B−A) | 95% CI | p | W/T/L | n |  |" in md
+    assert "| metric | better | A | B | Δ (B−A) | 95% CI | p | W/T/L | n | MDE |  |" in md
     row = next(line for line in md.splitlines() if line.startswith("| exact |"))
-    assert "0.667 | 0.833 | +0.167" in row and "mcn" in row and "4/6/2" in row
-    assert row.count("|") == 10  # 9 cells, no stray pipe
+    assert "| higher | 0.667 | 0.833 | +0.167" in row and "mcn" in row and "4/6/2" in row
+    assert row.count("|") == 12  # 11 cells, no stray pipe
     assert "<details><summary>Top 2 regressions by exact</summary>" in md
     assert "<details><summary>Top 4 improvements by exact</summary>" in md
     assert SCRIPT in md  # shown verbatim, but only inside a code block
@@ -482,13 +482,24 @@ def test_write_atomic_replaces(tmp_path: Path) -> None:
     assert p.stat().st_mode & 0o044  # readable by others, as a plain write would make it (not 0600)
 
 
-def test_perplexity_metrics_are_lower_is_better() -> None:
-    from reports.common import lower_is_better
+def test_better_or_worse_comes_from_the_stored_direction_not_the_name() -> None:
+    from reports.common import comparison_summary, metric_significance, significance
 
-    for name in ("ppl", "ppl.bits_per_byte", "ppl.word_perplexity", "summary.perplexity", "train_loss"):
-        assert lower_is_better(name), name
-    for name in ("mc.acc", "mc.acc_norm", "category", "category_cls.macro_f1", "apple"):
-        assert not lower_is_better(name), name
+    up = {"ci_low": 0.1, "ci_high": 0.3}  # B - A clearly above 0
+    # a perplexity rising is worse; the same numbers on a higher-is-better metric are better
+    assert metric_significance({"name": "ppl", **up, "higher_is_better": False}) == "worse"
+    assert metric_significance({"name": "ppl", **up, "higher_is_better": True}) == "better"
+    # a name that looks like a cost says nothing: "error_rate" declared higher-is-better rising is better
+    assert metric_significance({"name": "error_rate", **up, "higher_is_better": True}) == "better"
+    # the direction may come from the stored MetricInfo alone
+    assert metric_significance({"name": "m", **up, "info": {"higher_is_better": False}}) == "worse"
+    # nothing declares it: never better or worse
+    assert metric_significance({"name": "ppl", **up}) == "differs"
+    assert significance(-0.1, 0.2, False) == "inconclusive" and significance(None, 0.2, True) == "no-ci"
+    summ = comparison_summary(
+        {"metrics": [{"name": "ppl", **up, "higher_is_better": False}, {"name": "acc", **up}]}
+    )
+    assert summ["worse"] == ["ppl"] and summ["differs"] == ["acc"] and summ["better"] == []
 
 
 def test_markdown_usage_line_says_batch_time_where_batches_were_timed() -> None:
