@@ -101,3 +101,32 @@ def health_warnings(health: Mapping[str, float], run_id: str | None = None) -> l
     if n and empty > EMPTY_WARN:
         out.append(f"{round(empty * n)} of {n} outputs ({empty:.0%}) are empty")
     return out
+
+
+REPETITION_WARN = 0.3
+"""Warn when a candidate's repetition rate (repeated lines or n-grams) is above this share."""
+RISE_WARN = 0.1
+"""Warn when a candidate's truncation or repetition rate rose by at least this much over the baseline."""
+
+
+def repetition(health: Mapping[str, float]) -> float:
+    """The larger of the repeated-line and repeated-n-gram rates."""
+    return max(float(health.get("repeated_lines", 0.0)), float(health.get("repeated_ngrams", 0.0)))
+
+
+def health_change_warnings(health_a: Mapping[str, float], health_b: Mapping[str, float]) -> list[str]:
+    """Warnings for a comparison of baseline A and candidate B: the candidate truncates or repeats
+    itself a lot, or more than the baseline did. [] when either run has no health recorded."""
+    if not health_a.get("n") or not health_b.get("n"):
+        return []
+    out = []
+    ta, tb = float(health_a.get("truncated", 0.0)), float(health_b.get("truncated", 0.0))
+    if tb > TRUNCATED_WARN or tb - ta >= RISE_WARN:
+        out.append(
+            f"B's outputs ended at the length limit {tb:.0%} of the time (A: {ta:.0%}): it may not be "
+            "ending its answers; read some before trusting the scores"
+        )
+    ra, rb = repetition(health_a), repetition(health_b)
+    if rb > REPETITION_WARN or rb - ra >= RISE_WARN:
+        out.append(f"B repeats itself: repetition rate {rb:.0%} (A: {ra:.0%})")
+    return out

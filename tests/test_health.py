@@ -246,3 +246,42 @@ def test_hf_run_prints_batch_time(
     out = capsys.readouterr().out
     assert "batch time p50" in out and "latency p50" not in out
     assert "output health (n=4)" in out
+
+
+def test_compare_shows_health_of_both_sides_and_warns_when_the_candidate_truncates(
+    tiny_suite: Path, workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A candidate whose replies run into the length limit where the baseline's did not: compare
+    carries both runs' health, prints it, and warns about the rise (issue 13)."""
+    from harness.compare import compare_runs
+
+    store = Store()
+    suite = load_suite(tiny_suite)
+    base = run_suite(suite, parse_spec("mock:echo"), store=store, progress=False)
+    long_all = tmp_path / "long.yaml"
+    long_all.write_text('default: "' + LONG + '"\n')
+    cand = run_suite(suite, parse_spec(f"mock:{long_all}"), store=store, progress=False)
+    assert base.health["truncated"] < 0.1 and cand.health["truncated"] == pytest.approx(1.0)
+    cmp = compare_runs(store, base.id, cand.id, n_boot=200)
+    assert cmp.health["a"]["truncated"] == base.health["truncated"]
+    assert cmp.health["b"]["truncated"] == pytest.approx(1.0)
+    assert any("B's outputs ended at the length limit 100% of the time" in w for w in cmp.warnings)
+    assert any("B repeats itself" in w for w in cmp.warnings)
+    # the same runs the other way round: the candidate is healthy, nothing to warn about
+    back = compare_runs(store, cand.id, base.id, n_boot=200)
+    assert not any("length limit" in w or "repeats itself" in w for w in back.warnings)
+    assert main(["compare", base.id, cand.id]) == 0
+    out = capsys.readouterr().out
+    assert "output health" in out and "100%" in out
+
+
+def test_compare_labels_batch_times() -> None:
+    from harness.compare.cost import cost_rows
+
+    timed = {"latency_p50_s": 1.0, "latency_p95_s": 2.0}
+    rows, sentences = cost_rows(timed, {**timed, "latency_p50_s": 0.5})
+    assert [r.label for r in rows] == ["latency p50", "latency p95"] and "p50 latency" in sentences[0]
+    batched = {**timed, "latency_is_batch": 1.0}
+    rows, sentences = cost_rows(batched, {**batched, "latency_p50_s": 0.5})
+    assert [r.label for r in rows] == ["batch time p50", "batch time p95"]
+    assert "p50 batch time is 50% lower" in sentences[0]

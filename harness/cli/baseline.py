@@ -66,4 +66,11 @@ def main(args: argparse.Namespace) -> int:
         rec = store.get_run(res.test_run_id)
         print(f"\nbaseline ({res.chosen}) on {res.test_split}: run {rec.id}")
         print(metrics_table(rec.metrics))
+        from reports.console.run_summary import health_lines, usage_line
+
+        from ..inspect_run import latency_label
+
+        print(usage_line(rec.usage, latency_label(rec.usage), errors=True))
+        for line in health_lines(rec.health, rec.id):
+            print(line)
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import stats
 from ..errors import InputError
+from ..health import health_change_warnings
 from ..scorers import BaseScorer, build_scorer
 from ..store import Store, new_run_id, now_iso
 from ..types import MetricInfo, RunRecord, Suite
@@ -54,6 +55,7 @@ def compare_runs(
         errs = int(rec.usage.get("errors", 0) or 0)
         if errs:
             warnings.append(f"run {tag} had {errs} generation error(s), scored as failures")
+    warnings += health_change_warnings(a.health, b.health)
     if a.model.identity == b.model.identity and a.prompt == b.prompt:
         warnings.append(
             "A and B use the same model and prompt: any difference is noise, not the change under test"
@@ -164,6 +166,7 @@ def compare_runs(
         regressions=regressions,
         improvements=improvements,
         warnings=warnings,
+        health={side: dict(rec.health) for side, rec in (("a", a), ("b", b)) if rec.health},
         notes=notes,
     )
     if save:

@@ -148,6 +148,9 @@ class Comparison(BaseModel):
     improvements: list[SampleDiff] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    health: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description='output health per side ("a"/"b"): RunRecord.health of each run'
+    )
 
     def metric(self, name: str) -> MetricDelta:
         for m in self.metrics:

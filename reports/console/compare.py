@@ -31,6 +31,10 @@ def _clip(text: str | None, limit: int = TEXT_LIMIT) -> str:
     return repr(text)
 
 
+def _rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
 def render_comparison(c: Comparison) -> str:
     """The comparison as `tunebench compare` prints it: metric table with footnotes, serving cost,
     the largest regressions and improvements, notes and warnings."""
@@ -75,6 +79,14 @@ def render_comparison(c: Comparison) -> str:
             crow.append((r.label, fmt(r.a), fmt(r.b), "-" if r.ratio is None else f"{r.ratio:.2f}x"))
         out.append(table(["serving cost", "A", "B", "B/A"], crow))
         out += c.cost_summary
+    if c.health:
+        out.append("")
+        ha, hb = c.health.get("a", {}), c.health.get("b", {})
+        hrows = [
+            (f"{key.replace('_', ' ')}", _rate(ha.get(key)), _rate(hb.get(key)))
+            for key in ("truncated", "repeated_lines", "repeated_ngrams", "empty")
+        ]
+        out.append(table(["output health", "A", "B"], hrows))
     for title, items in (
         ("regressions (B worse than A)", c.regressions),
         ("improvements (B better than A)", c.improvements),
