@@ -155,3 +155,33 @@ def test_run_adapters_generates_mixed_batches(
         # each batch held the 4 prompts for all 3 adapters; the switched path 4 prompts of one
         assert {c.raw["batch_size"] for c in got.values()} == {12}
         assert {c.raw["batch_size"] for c in want.values()} == {4}
+
+
+def test_mixed_rows_equal_the_single_adapter_forward_in_bf16(
+    tiny_model: Path, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    """In bf16 PEFT's own mixed-batch forward rounds each LoRA update before adding it, unlike its
+    single-adapter forward; `exact_mixed_batches` adds it the single-adapter way: equal logits."""
+    import torch
+
+    texts = ["I was charged twice", "The app crashes when I open settings"]
+    base = parse_spec(f"hf:{tiny_model}", workspace=tmp_path, dtype="bfloat16")
+    with pytest.warns(UserWarning, match="trained on"):  # the adapters were trained on fp32
+        multi = MultiAdapterHF(base, adapters, device="cpu", workspace=tmp_path)
+        model = multi.hf.model
+    tok = multi.hf.tokenizer
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    names = [*adapters, BASE]
+    rows = {k: v.repeat_interleave(len(names), dim=0) for k, v in enc.items()}
+    with torch.inference_mode():
+        mixed = model(**rows, adapter_names=names * len(texts)).logits
+    assert mixed.dtype == torch.bfloat16
+    for j, name in enumerate(names):
+        if name == BASE:
+            with torch.inference_mode(), model.disable_adapter():
+                alone = model(**enc).logits
+        else:
+            model.set_adapter(name)
+            with torch.inference_mode():
+                alone = model(**enc).logits
+        assert torch.equal(mixed[j :: len(names)], alone), name
