@@ -226,6 +226,19 @@ def main() -> None:
                         )
                 cli[side].append(round(time.perf_counter() - t0, 2))
                 print(f"cli run {rep + 1} {side}: {cli[side][-1]:.1f}s (load {load1()})", flush=True)
+        from harness.store import Store
+
+        def texts(url: str, adapter: Path) -> dict[str, str]:
+            store = Store(url)
+            (run,) = [r for r in store.list_runs() if r.model.adapter == str(adapter.resolve())]
+            return {r.sample_id: r.completion.text for r in store.iter_results(run.id)}
+
+        cli_same = sum(
+            texts(f"sqlite:///{tmp}/multi-0.db", p) == texts(f"sqlite:///{tmp}/sep-0-{name}.db", p)
+            for name, p in adapters.items()
+        )
+        print(f"end to end: stored outputs identical for {cli_same}/{k} adapters", flush=True)
+        result["cli_identical_adapters"] = cli_same
         t_one, t_three = min(cli["one"]), min(cli["three"])
         print(
             f"end to end: one process with run_adapters {t_one:.1f}s, three `tunebench run` processes "
