@@ -1,54 +1,39 @@
-"""Several LoRA adapters on one loaded base (harness/models/multi.py, issue 8 part 5): every
-adapter's outputs equal a separate `hf:BASE+lora:A` load, and its cache keys are the separate
+"""Several LoRA adapters on one loaded base (harness/models/multi.py, issue 8 part 5, issue 15
+part 3): every adapter's outputs equal a separate `hf:BASE+lora:A` load, switched or in mixed
+batches (rows tagged by adapter, PEFT's `adapter_names`), and its cache keys are the separate
 load's keys. The speed figure (one base, three adapters vs three loads) is in
 tests/benchmarks/bench_multi_adapter.py."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lora_builders import make_adapters
 
 from harness import load_suite, parse_spec
+from harness.errors import InputError
 from harness.models.hf import HFBackend
-from harness.models.multi import MultiAdapterHF, run_adapters
+from harness.models.multi import BASE, MultiAdapterHF, run_adapters
 from harness.runner import generation_key, run_suite
 from harness.store import Store
 from harness.types import GenerationConfig
 
 PROMPTS = [
     [{"role": "user", "content": "I was charged twice for my subscription."}],
-    [{"role": "system", "content": "Reply in JSON."}, {"role": "user", "content": "My parcel has not arrived."}],
+    [
+        {"role": "system", "content": "Reply in JSON."},
+        {"role": "user", "content": "My parcel has not arrived."},
+    ],
     [{"role": "user", "content": "The app crashes when I open settings."}],
 ]
 CFG = GenerationConfig(max_new_tokens=8)
 
 
-def make_adapter(base: Path, out: Path, seed: int) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32),
-        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
-    )
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0.0, 0.5)  # lora_B starts at zero: perturb it so each adapter differs
-    model.save_pretrained(out)
-    (out / "tunebench_adapter.json").write_text(json.dumps({"quantization": "none", "base_precision": "float32"}))
-    return out
-
-
 @pytest.fixture(scope="module")
 def adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("adapters")
-    return {name: make_adapter(tiny_model, root / name, seed) for name, seed in (("a", 1), ("b", 2), ("c", 3))}
+    return make_adapters(tiny_model, tmp_path_factory.mktemp("adapters"))
 
 
 def test_outputs_and_cache_keys_equal_separate_loads(
@@ -98,8 +83,105 @@ def test_run_adapters_shares_the_cache_with_single_loads(
 
     for name, path in adapters.items():
         single_spec = parse_spec(f"hf:{tiny_model}+lora:{path}", dtype="float32")
-        rec = run_suite(suite, single_spec, store=store, split="test", limit=4, backend=NoModel(single_spec),
-                        progress=False)
+        rec = run_suite(
+            suite,
+            single_spec,
+            store=store,
+            split="test",
+            limit=4,
+            backend=NoModel(single_spec),
+            progress=False,
+        )
         assert rec.timing["generated"] == 0
         mine = next(r for r in records if r.model.adapter == single_spec.adapter)
         assert rec.metrics == mine.metrics, name
+
+
+@pytest.fixture(scope="module")
+def separate(
+    tiny_model: Path, adapters: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[Any]]:
+    """Each adapter (and the bare base, as BASE) loaded alone, one prompt per generate call."""
+    ws = tmp_path_factory.mktemp("separate-ws")
+    specs = {name: f"hf:{tiny_model}+lora:{path}" for name, path in adapters.items()}
+    specs[BASE] = f"hf:{tiny_model}"
+    out = {}
+    for name, raw in specs.items():
+        hf = HFBackend(parse_spec(raw, workspace=ws, dtype="float32"), batch_size=1, device="cpu")
+        out[name] = [(c.text, c.completion_tokens, c.finish_reason) for c in hf.generate(PROMPTS, CFG)]
+    assert len({tuple(v) for v in out.values()}) == 4  # every adapter changes the outputs
+    return out
+
+
+def test_mixed_batches_equal_single_adapter_generation(
+    tiny_model: Path, adapters: dict[str, Path], separate: dict[str, list[Any]], tmp_path: Path
+) -> None:
+    base = parse_spec(f"hf:{tiny_model}", workspace=tmp_path, dtype="float32")
+    multi = MultiAdapterHF(
+        base, adapters, batch_size=2, mixed_batch_size=12, device="cpu", workspace=tmp_path
+    )
+    rows = [(name, p) for p in PROMPTS for name in [*adapters, BASE]]
+    outs = multi.generate_mixed(rows, CFG)
+    assert {c.raw["batch_size"] for c in outs} == {12}  # all four models' rows in one generate call
+    for (name, p), c in zip(rows, outs, strict=True):
+        assert (c.text, c.completion_tokens, c.finish_reason) == separate[name][PROMPTS.index(p)], name
+    # another order, split over batches of 5 rows with different neighbours and padding
+    rows = rows[::-1][1:] + rows[-1:]
+    multi.mixed_batch_size = 5
+    outs = multi.generate_mixed(rows, CFG)
+    assert sorted({c.raw["batch_size"] for c in outs}) == [2, 5]  # 12 rows: 5 + 5 + 2
+    for (name, p), c in zip(rows, outs, strict=True):
+        assert (c.text, c.completion_tokens, c.finish_reason) == separate[name][PROMPTS.index(p)], name
+    with pytest.raises(InputError, match="no adapter named 'zz'"):
+        multi.generate_mixed([("zz", PROMPTS[0])], CFG)
+
+
+def test_run_adapters_generates_mixed_batches(
+    tiny_model: Path, adapters: dict[str, Path], workspace: Path, tiny_suite: Path
+) -> None:
+    suite = load_suite(tiny_suite)
+    base = parse_spec(f"hf:{tiny_model}", dtype="float32")
+    mixed_store = Store(f"sqlite:///{workspace}/mixed.db")
+    switched_store = Store(f"sqlite:///{workspace}/switched.db")  # nothing cached from the other
+    mixed = run_adapters(suite, base, adapters, mixed_store, split="test", limit=4, batch_size=4)
+    switched = run_adapters(
+        suite, base, adapters, switched_store, split="test", limit=4, batch_size=4, mixed=False
+    )
+    for m, s in zip(mixed, switched, strict=True):
+        assert m.timing["generated"] == 4 and m.metrics == s.metrics
+        got = {r.sample_id: r.completion for r in mixed_store.iter_results(m.id)}
+        want = {r.sample_id: r.completion for r in switched_store.iter_results(s.id)}
+        assert {k: c.text for k, c in got.items()} == {k: c.text for k, c in want.items()}
+        # each batch held the 4 prompts for all 3 adapters; the switched path 4 prompts of one
+        assert {c.raw["batch_size"] for c in got.values()} == {12}
+        assert {c.raw["batch_size"] for c in want.values()} == {4}
+
+
+def test_mixed_rows_equal_the_single_adapter_forward_in_bf16(
+    tiny_model: Path, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    """In bf16 PEFT's own mixed-batch forward rounds each LoRA update before adding it, unlike its
+    single-adapter forward; `exact_mixed_batches` adds it the single-adapter way: equal logits."""
+    import torch
+
+    texts = ["I was charged twice", "The app crashes when I open settings"]
+    base = parse_spec(f"hf:{tiny_model}", workspace=tmp_path, dtype="bfloat16")
+    with pytest.warns(UserWarning, match="trained on"):  # the adapters were trained on fp32
+        multi = MultiAdapterHF(base, adapters, device="cpu", workspace=tmp_path)
+        model = multi.hf.model
+    tok = multi.hf.tokenizer
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    names = [*adapters, BASE]
+    rows = {k: v.repeat_interleave(len(names), dim=0) for k, v in enc.items()}
+    with torch.inference_mode():
+        mixed = model(**rows, adapter_names=names * len(texts)).logits
+    assert mixed.dtype == torch.bfloat16
+    for j, name in enumerate(names):
+        if name == BASE:
+            with torch.inference_mode(), model.disable_adapter():
+                alone = model(**enc).logits
+        else:
+            model.set_adapter(name)
+            with torch.inference_mode():
+                alone = model(**enc).logits
+        assert torch.equal(mixed[j :: len(names)], alone), name

@@ -142,8 +142,15 @@ class HFBackend:
         return self.generate_text(texts, config, progress)
 
     def generate_text(
-        self, texts: Sequence[str], config: GenerationConfig, progress: ProgressFn | None = None
+        self,
+        texts: Sequence[str],
+        config: GenerationConfig,
+        progress: ProgressFn | None = None,
+        *,
+        adapter_names: Sequence[str] | None = None,
     ) -> list[Completion]:
+        """`adapter_names` (one per text, PEFT models only): each row runs with its own adapter,
+        "__base__" for none, in one mixed batch (see harness/models/multi.py)."""
         import torch
 
         enc = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
@@ -176,6 +183,8 @@ class HFBackend:
                 gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             if stopping is not None:
                 gen_kwargs["stopping_criteria"] = stopping
+            if adapter_names is not None:
+                gen_kwargs["adapter_names"] = [adapter_names[i] for i in idx]
             t0 = time.perf_counter()
             with torch.inference_mode():
                 out = self.model.generate(

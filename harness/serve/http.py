@@ -63,6 +63,7 @@ class ModelServer:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.model_name = model_name
+        self.model_names = [model_name]  # a backend serving several (AdapterRouter) sets them on start
         self.batch_size = batch_size
         self.max_batch_wait_ms = max_batch_wait_ms
         self.api_key = api_key or None
@@ -114,6 +115,7 @@ class ModelServer:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, backend: Any) -> ModelServer:
         self.backend = backend
+        self.model_names = list(getattr(backend, "model_names", None) or [self.model_name])
         self.batcher = MicroBatcher(
             backend, max_batch_size=self.batch_size, max_wait_s=self.max_batch_wait_ms / 1000
         )
@@ -183,22 +185,35 @@ class ModelServer:
                 code="invalid_api_key",
             )
 
-    def check_model(self, body: dict[str, Any]) -> None:
+    def check_model(self, body: dict[str, Any]) -> str:
         model = body.get("model")
         if model is None:
             raise bad_request(
                 "missing required parameter: model", param="model", code="missing_required_parameter"
             )
-        if model != self.model_name:
-            raise APIError(
-                404,
-                f"the model {str(model)[:200]!r} does not exist; this server serves {self.model_name!r}",
-                param="model",
-                code="model_not_found",
-            )
+        if model not in self.model_names:
+            raise self.unknown_model(model, param="model")
+        return str(model)
 
-    def model_object(self) -> dict[str, Any]:
-        return {"id": self.model_name, "object": "model", "created": self.created, "owned_by": "tunebench"}
+    def unknown_model(self, model: Any, param: str | None = None) -> APIError:
+        return APIError(
+            404,
+            f"the model {str(model)[:200]!r} does not exist; this server serves "
+            + ", ".join(repr(n) for n in self.model_names),
+            param=param,
+            code="model_not_found",
+        )
+
+    def tag(self, model: str, prompts: list[Any]) -> list[Any]:
+        """Prompts as the backend takes them: `(row tag, prompt)` when it serves several models."""
+        route = getattr(self.backend, "route", None)
+        return [(route(model), p) for p in prompts] if route is not None else prompts
+
+    def model_object(self, name: str | None = None) -> dict[str, Any]:
+        name = name or self.model_name
+        card = getattr(self.backend, "card", None)
+        extra = card(name) if card is not None else {}
+        return {"id": name, "object": "model", "created": self.created, "owned_by": "tunebench", **extra}
 
     def _generate(self, prompts: list[Any], config: GenerationConfig, kind: str) -> list[Completion]:
         assert self.batcher is not None
@@ -227,7 +242,7 @@ class ModelServer:
         return outs
 
     def chat_completions(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.check_model(body)
+        model = self.check_model(body)
         check_params(body, CHAT_PARAMS, CHAT_NEUTRAL, "/v1/chat/completions")
         messages = parse_messages(body)
         config = generation_config(
@@ -242,13 +257,13 @@ class ModelServer:
                 raise bad_request(
                     f"the model's chat template rejected the messages: {exc}", param="messages"
                 ) from exc
-            (out,) = self._generate([prompt], config, "text")
+            (out,) = self._generate(self.tag(model, [prompt]), config, "text")
         else:
-            (out,) = self._generate([messages], config, "chat")
-        return chat_response(self.model_name, out)
+            (out,) = self._generate(self.tag(model, [messages]), config, "chat")
+        return chat_response(model, out)
 
     def completions(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.check_model(body)
+        model = self.check_model(body)
         check_params(body, COMPLETION_PARAMS, COMPLETION_NEUTRAL, "/v1/completions")
         if not hasattr(self.backend, "generate_text"):
             raise bad_request(
@@ -258,7 +273,7 @@ class ModelServer:
         config = generation_config(
             body, default_max_tokens=DEFAULT_COMPLETION_MAX_TOKENS, max_tokens_limit=self.max_tokens_limit
         )
-        return completion_response(self.model_name, self._generate(prompts, config, "text"))
+        return completion_response(model, self._generate(self.tag(model, prompts), config, "text"))
 
 
 _ROUTES: dict[str, tuple[str, ...]] = {
@@ -404,15 +419,11 @@ def _make_handler(app: ModelServer, idle_timeout_s: float) -> type[BaseHTTPReque
                     headers={"Allow": ", ".join(allowed)},
                 )
             if model_id is not None:
-                if model_id != app.model_name:
-                    raise APIError(
-                        404,
-                        f"the model {model_id!r} does not exist; this server serves {app.model_name!r}",
-                        code="model_not_found",
-                    )
-                return 200, app.model_object(), {}
+                if model_id not in app.model_names:
+                    raise app.unknown_model(model_id)
+                return 200, app.model_object(model_id), {}
             if path == "/v1/models":
-                return 200, {"object": "list", "data": [app.model_object()]}, {}
+                return 200, {"object": "list", "data": [app.model_object(n) for n in app.model_names]}, {}
             body = self._read_json()
             if path == "/v1/chat/completions":
                 return 200, app.chat_completions(body), {}

@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,27 @@ def load_backend(
     workspace: str | Path | None = None,
     dtype: str = "auto",
     quantization: str | None = None,
+    adapters: Mapping[str, str | Path] | None = None,
+    base_name: str | None = None,
 ) -> Any:
     """The backend a server serves: a local hf model (with its adapter) or a mock script. Pass
-    quantization="none" to load the base in full precision whatever the adapter was trained on."""
+    quantization="none" to load the base in full precision whatever the adapter was trained on.
+    With `adapters` ({name: path}): the base once with every adapter, served by name (AdapterRouter,
+    the base as `base_name`)."""
     from ..models import create_backend, parse_spec
+
+    if adapters:
+        from .adapters import load_router
+
+        return load_router(
+            spec,
+            adapters,
+            base_name=base_name or _default_name(spec),
+            batch_size=batch_size,
+            workspace=workspace,
+            dtype=dtype,
+            quantization=quantization,
+        )
 
     if isinstance(spec, str):
         q = None if quantization in (None, "none") else quantization
@@ -96,12 +113,15 @@ def running_server(
     dtype: str = "auto",
     quantization: str | None = None,
     lifetime_s: float | None = None,
+    adapters: Mapping[str, str | Path] | None = None,
     **options: Any,
 ) -> Iterator[ServerHandle]:
     """Serve a model from a background thread for the duration of the `with` block; yields
     `(base_url, model_name)` (a ServerHandle). `spec_or_backend` is a spec string, a ModelSpec or an
-    already loaded backend (HFBackend or anything with `generate`). With `lifetime_s` the server also
-    stops by itself after that many seconds. Other keywords go to ModelServer (limits, timeouts)."""
+    already loaded backend (HFBackend or anything with `generate`). `adapters` ({name: path}, with a
+    bare hf base spec) serves each LoRA adapter under its name besides the base, in mixed batches.
+    With `lifetime_s` the server also stops by itself after that many seconds. Other keywords go to
+    ModelServer (limits, timeouts)."""
     name = model_name or _default_name(spec_or_backend)
     server = ModelServer(
         model_name=name,
@@ -121,7 +141,11 @@ def running_server(
                 workspace=workspace,
                 dtype=dtype,
                 quantization=quantization,
+                adapters=adapters,
+                base_name=name,
             )
+        elif adapters:
+            raise InputError("adapters= needs a base spec to load, not a loaded backend")
         else:
             backend = spec_or_backend
         server.start(backend)
@@ -151,6 +175,7 @@ def serve(
     drain_timeout_s: float = 60.0,
     log_requests: bool = True,
     out: Any = None,
+    adapters: Mapping[str, str | Path] | None = None,
 ) -> int:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and return 0. The port is bound
     before the model loads, so a busy port fails fast. `api_key` defaults to $TUNEBENCH_SERVE_API_KEY."""
@@ -185,22 +210,31 @@ def serve(
         say(f"loading {spec if isinstance(spec, str) else spec.label} ...")
         t0 = time.perf_counter()
         backend = load_backend(
-            spec, batch_size=batch_size, workspace=workspace, dtype=dtype, quantization=quantization
+            spec,
+            batch_size=batch_size,
+            workspace=workspace,
+            dtype=dtype,
+            quantization=quantization,
+            adapters=adapters,
+            base_name=name,
         )
         if stop.is_set():
             server.stop()
             return 0
         server.start(backend)
-        say(f"loaded in {time.perf_counter() - t0:.1f}s; serving {name!r} at {server.base_url}")
+        served = ", ".join(repr(n) for n in server.model_names)
+        say(f"loaded in {time.perf_counter() - t0:.1f}s; serving {served} at {server.base_url}")
         say("  endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health")
         say(
             f"  batching: up to {batch_size} prompts with equal parameters, waiting up to {max_batch_wait_ms:g} ms"
+            + (" (one batch mixes adapters)" if len(server.model_names) > 1 else "")
         )
         if api_key:
             say("  API key required (clients: set OPENAI_API_KEY to it)")
         elif server.httpd.server_address[0] not in ("127.0.0.1", "localhost"):
             say("  warning: listening beyond localhost without an API key (--api-key)")
-        say(f"use: --model {server.openai_spec}")
+        for model in server.model_names:
+            say(f"use: --model openai:{model}@{server.base_url}")
         while not stop.wait(0.5):
             pass
         say("stopping: finishing in-flight requests ...")
