@@ -94,8 +94,8 @@ def choice_probabilities(
     enc = [list(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
     first: list[Any] = [None] * len(texts)
     by_len: dict[int, list[int]] = {}
-    for i, ids in enumerate(enc):
-        by_len.setdefault(len(ids), []).append(i)
+    for i, prompt_ids in enumerate(enc):
+        by_len.setdefault(len(prompt_ids), []).append(i)
     batch = max(1, int(getattr(backend, "batch_size", 8)))
     for _, idx in sorted(by_len.items(), reverse=True):
         for start in range(0, len(idx), batch):

@@ -3,27 +3,44 @@
 `judge_pairwise(store, run_a, run_b, judge)` takes two comparable runs (same suite name, version and
 content hash, same split and sample ids: `compare.check_comparable`), draws `n` sample ids (seeded;
 all by default) and asks the judge about each pair in BOTH orders: A's answer first, then B's answer
-first. Per pair the outcome is:
+first. The judge is an OpenAI-compatible endpoint or a local model in process, or a list of them (a
+panel, harness/pairwise/panel.py: the panel's verdict in each order is the judges' majority, their
+agreement Fleiss' kappa, each judge's identity and own numbers are recorded).
+
+How an order's verdict is read (`result.order_choice`): with the default label template
+(`template="auto"`, pairwise-choice-fewshot-v1) the judge answers 1, 2 or tie and the verdict is the
+most probable of them under its next-token probabilities (harness/judge/probs.py); when those give
+the three answers less than `min_mass` (0.5) in all, the judge ABSTAINS on that order, with the
+reason; an endpoint without log-probabilities has its reply text parsed. A JSON template
+(pairwise-v1) is parsed strictly. Per pair the outcome is:
 
 * "A" or "B" when both orders name the same winner;
 * "tie" when both orders say tie, or the verdict flips with the order (or one order says tie);
+* "abstain" when the judge abstained on an order (never a score);
 * "error" when a judge call failed (after its retry budget, or an unparseable reply after one
   re-ask) or either run has no answer for the sample. Errors are counted, never scored.
 
-Statistics over the non-error pairs, with y = 1 (B wins), 0.5 (tie), 0 (A wins):
+Statistics over the decided pairs (A, B, tie), with y = 1 (B wins), 0.5 (tie), 0 (A wins):
 
-* win rate of B = mean(y), with a seeded percentile-bootstrap 95% CI;
+* win rate of B = mean(y), with a seeded percentile-bootstrap 95% CI. It is CLAIMED only when the
+  position consistency reaches `min_consistency` (0.6); below, the result says that no win rate is
+  claimed and why (the number is kept, flagged);
 * length-controlled win rate: y regressed (least squares) on the length difference
   len(B) - len(A) in words, standardized; the prediction at a length difference of zero, clipped
   to [0, 1], with a bootstrap CI (the regression refitted on each resample);
-* reliability (see harness/judge/reliability.py): position consistency, repeat agreement on a seeded subset of
-  `repeat_fraction` of the pairs re-asked as new calls (a `repeat` nonce in the cache key), the
-  correlation of y with the length difference, a same-family warning, and Cohen's kappa against
-  human ratings of the same pairs when there are any (harness/ratings).
+* reliability (see harness/judge/reliability.py): position consistency, the first-position rate,
+  repeat agreement on a seeded subset of `repeat_fraction` of the pairs re-asked as new calls (a
+  `repeat` nonce in the cache key), the correlation of y with the length difference, the mean
+  probability of the allowed answers, a same-family warning, and Cohen's kappa against human
+  ratings of the same pairs when there are any (harness/ratings);
+* calibration to humans (harness/pairwise/calibration.py): with human ratings of some of the pairs,
+  the prediction-powered estimate of the human win rate with its CI, next to the judge's raw rate
+  and the judge-human agreement with a CI.
 
-The result is stored as a record of kind "judgment" (ref "RUN_A..RUN_B") with the judge identity,
-the template id, version and hash, the parameters, and every judge call key (the calls themselves,
-raw replies included, are rows of the `judge_calls` table).
+The result is stored as a record of kind "judgment" (ref "RUN_A..RUN_B") with each judge's identity
+(model, revision, endpoint and its fingerprint), the template id, version and hash, the parameters,
+and every judge call key (the calls themselves, raw replies and probabilities included, are rows of
+the `judge_calls` table).
 """
 
 from __future__ import annotations
@@ -314,11 +331,11 @@ def judge_pairwise(
         else:
             pv.consistent = pv.verdict_ab == pv.verdict_ba
     base = 2 * len(askable)
-    for j, sid in enumerate(repeat_order):
+    for ri, sid in enumerate(repeat_order):
         pv = pairs[sid]
         rab, rba = [], []
         for results in per_judge:
-            r_ab, r_ba = results[base + 2 * j], results[base + 2 * j + 1]
+            r_ab, r_ba = results[base + 2 * ri], results[base + 2 * ri + 1]
             rab.append(order_choice(r_ab, True, min_mass=min_mass)[0])
             rba.append(order_choice(r_ba, False, min_mass=min_mass)[0])
             pv.repeat_keys += [r_ab.key, r_ba.key]

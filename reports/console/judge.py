@@ -47,7 +47,9 @@ def _judge_lines(r: PairwiseResult) -> list[str]:
         mode = "probabilities" if probs else ("reply text (no logprobs)" if probs is False else "reply text")
         c = j.counts
         out.append(f"  judge {i + 1}  {j.label}")
-        out.append(f"           model {who}" + (f"; {'; '.join(extra)}" if extra else ""))
+        out.append(
+            f"           {info.get('backend') or '?'}: model {who}" + (f"; {'; '.join(extra)}" if extra else "")
+        )
         out.append(
             f"           verdicts from {mode}; B {c.get('B', 0)}  A {c.get('A', 0)}  tie {c.get('tie', 0)}  "
             f"abstain {c.get('abstain', 0)}  error {c.get('error', 0)}; position consistency "

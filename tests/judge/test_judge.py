@@ -429,7 +429,7 @@ scorers:
   - name: judge
     type: judge_rubric
     args: {judge: "JUDGE", criteria: [accuracy, format], reference_guided: true, max_retries: 1,
-           timeout_s: 5, concurrency: 3}
+           timeout_s: 5, concurrency: 3, template: rubric-v1}
 """
 
 

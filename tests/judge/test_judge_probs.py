@@ -238,3 +238,76 @@ def test_calibration_to_human_ratings_with_ppi(env: Env) -> None:
     body = env.store.get_records("judgment")[-1]["body"]
     assert body["calibration"]["ppi_win_rate"] == pytest.approx(0.5)
     assert json.dumps(body)  # the record is plain JSON
+
+
+# --------------------------------------------------------------------------- rubric grades
+
+
+LABEL_RUBRIC_SUITE = """\
+name: rubric-probs
+version: "1.0.0"
+dataset:
+  path: data/{split}.jsonl
+  splits: [train, dev, test]
+prompt:
+  name: plain
+  template: "{input}"
+generation:
+  max_new_tokens: 32
+scorers:
+  - name: judge
+    type: judge_rubric
+    args: {judge: "JUDGE", criteria: [accuracy, format], max_retries: 0, timeout_s: 5}
+"""
+
+
+def test_rubric_grades_are_expected_grades_from_probabilities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_suite: Any
+) -> None:
+    from harness.judge import judge_usage_for_run
+    from harness.models import parse_spec
+    from harness.runner import run_suite
+    from harness.store import Store
+    from harness.suite import load_suite
+
+    monkeypatch.setenv("TUNEBENCH_HOME", str(tmp_path / "ws"))
+    script = tmp_path / "m.yaml"
+    rules = [{"contains": f"ticket test {i}:", "reply": f"answer #{i}"} for i in range(4)]
+    script.write_text(json.dumps({"rules": rules}))
+
+    def grade(body: Any) -> Fault:
+        text = last_user(body)
+        i = int(text.split("answer #")[1].split()[0])
+        if "Criterion: format" in text:
+            return with_logprobs({"5": 0.6, "4": 0.3, "x": 0.1})  # expected (5*.6 + 4*.3) / .9
+        if i == 3:
+            return with_logprobs({"3": 0.1, "The": 0.9})  # abstains: 10% on the grades
+        return with_logprobs({str(1 + i): 0.8, "Grade": 0.2})
+
+    with FaultServer(responder=grade) as srv:
+        suite_dir = make_suite(
+            tmp_path / "rp",
+            {"train": 2, "dev": 2, "test": 4},
+            LABEL_RUBRIC_SUITE.replace("JUDGE", judge_for(srv)),
+        )
+        store = Store()
+        rec = run_suite(load_suite(suite_dir), parse_spec(f"mock:{script}"), store=store, progress=False)
+        reqs = srv.requests
+    assert len(reqs) == 4 * 2  # one call per sample and criterion
+    assert all(q.body["max_tokens"] == 1 and q.body["top_logprobs"] == 20 for q in reqs)
+    assert any("Criterion: accuracy: Is the content correct" in last_user(q.body) for q in reqs)
+    tab = store.score_table(rec.id)
+    fmt = (5 * 0.6 + 4 * 0.3) / 0.9
+    for i in range(3):
+        row = tab[f"test-00{i}"]
+        assert row["judge.accuracy"].value == pytest.approx(1 + i)
+        assert row["judge.format"].value == pytest.approx(fmt)
+        assert row["judge.overall"].value == pytest.approx((1 + i + fmt) / 2)
+        assert row["judge.errors"].value == 0.0
+        assert row["judge.format"].data["probs"]["format"]["5"] == pytest.approx(0.6 / 0.9, abs=1e-5)
+    row = tab["test-003"]
+    assert row["judge.accuracy"].value is None and "judge abstained" in row["judge.accuracy"].detail
+    assert row["judge.overall"].value is None and row["judge.errors"].value == 1.0
+    assert row["judge.format"].value == pytest.approx(fmt)
+    (u,) = judge_usage_for_run(store, rec.id).values()
+    assert u.calls == 8

@@ -127,7 +127,15 @@ def test_same_family_warning_in_a_judgment(
         from harness.pairwise import judge_pairwise
 
         different = judge_pairwise(
-            env.store, env.a, env.b, other, n=4, repeat_fraction=0, save=False, n_boot=50, template="pairwise-v1"
+            env.store,
+            env.a,
+            env.b,
+            other,
+            n=4,
+            repeat_fraction=0,
+            save=False,
+            n_boot=50,
+            template="pairwise-v1",
         )
     assert same.reliability.families_b == ["gemma"] and same.reliability.families_judge == []
     assert same.reliability.family_warning is None  # judge-model names no family
