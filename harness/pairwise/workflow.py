@@ -407,8 +407,12 @@ def _summarize(
     rel.n_length = len(y)
     rel.mean_mass = _mean([m for p in pairs for m in (p.mass_ab, p.mass_ba)])
     judge_names: list[str | None] = [n for c in clients for n in (c.spec.base, c.spec.raw)]
-    if any(c.spec.raw == "default" or c.spec.raw.startswith("default+") for c in clients):
-        judge_names.append("gemma")  # the embedded default model is Gemma 3 270M
+    if any(
+        c.spec.raw == "default" or c.spec.raw.startswith("default+") or c.spec.base == "default"
+        for c in clients
+    ):
+        # the embedded default model is Gemma 3 270M (`tunebench serve default` names it "default")
+        judge_names.append("gemma")
     rel.families_judge = sorted(model_families(*judge_names))
     rel.families_a = sorted(model_families(*_model_names(rec_a.model)))
     rel.families_b = sorted(model_families(*_model_names(rec_b.model)))

@@ -17,10 +17,12 @@ def _share(x: float | None, k: int, n: int, what: str) -> str:
     return f"{x:.1%}  ({k}/{n} {what})"
 
 
-def usage_lines(u: JudgeUsage, judge: str) -> list[str]:
+def usage_lines(u: JudgeUsage, judge: str, *, local: bool = False) -> list[str]:
+    """Calls, tokens and cost; `local`: an in-process judge, whose requests are forward passes."""
+    asked = f"{u.http_requests} forward pass(es)" if local else f"{u.http_requests} HTTP request(s)"
     lines = [
-        f"  judge calls           {u.calls} ({u.cached} cached, {u.new_calls} new; {u.http_requests} HTTP "
-        f"request(s), {u.http_retries} retries, {u.parse_retries} parse re-ask(s), {u.errors} error(s))",
+        f"  judge calls           {u.calls} ({u.cached} cached, {u.new_calls} new; {asked}, "
+        f"{u.http_retries} retries, {u.parse_retries} parse re-ask(s), {u.errors} error(s))",
         f"  tokens                {u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion "
         f"(new: {u.new_prompt_tokens:,} + {u.new_completion_tokens:,})",
     ]
@@ -48,7 +50,8 @@ def _judge_lines(r: PairwiseResult) -> list[str]:
         c = j.counts
         out.append(f"  judge {i + 1}  {j.label}")
         out.append(
-            f"           {info.get('backend') or '?'}: model {who}" + (f"; {'; '.join(extra)}" if extra else "")
+            f"           {info.get('backend') or '?'}: model {who}"
+            + (f"; {'; '.join(extra)}" if extra else "")
         )
         out.append(
             f"           verdicts from {mode}; B {c.get('B', 0)}  A {c.get('A', 0)}  tie {c.get('tie', 0)}  "
@@ -120,7 +123,8 @@ def render_pairwise(r: PairwiseResult) -> str:
         "",
         "verdict",
         win_line,
-        f"  length-controlled     {num(r.lc_win_rate_b)}  {_ci(r.lc_ci_low, r.lc_ci_high)}  "
+        f"  length-controlled     {'' if r.win_rate_claimed else 'NOT CLAIMED: '}{num(r.lc_win_rate_b)}  "
+        f"{_ci(r.lc_ci_low, r.lc_ci_high)}  "
         f"(predicted at len(B) = len(A); slope {num(r.lc_slope)} per sd of the length difference)",
         f"  outcomes              B {c.get('B', 0)}  A {c.get('A', 0)}  tie {c.get('tie', 0)}  "
         f"abstain {c.get('abstain', 0)}  error {c.get('error', 0)}",
@@ -174,7 +178,8 @@ def render_pairwise(r: PairwiseResult) -> str:
         out += ["", "judge identity", *_judge_lines(r)]
     out += _panel_lines(r)
     out += _calibration_lines(r)
-    out += ["", "usage", *usage_lines(r.usage, r.judge)]
+    local = bool(r.judges) and all(str(j.info.get("backend", "")).startswith("hf") for j in r.judges)
+    out += ["", "usage", *usage_lines(r.usage, r.judge, local=local)]
     if r.warnings:
         out += ["", "warnings"] + [f"  - {w}" for w in r.warnings]
     return "\n".join(out)
