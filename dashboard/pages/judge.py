@@ -155,7 +155,9 @@ if cal:
 def _probs_text(p: Any) -> str:
     if not isinstance(p, dict) or not p:
         return "-"
-    return "  ".join(f"P({k}) {float(p[k]):.1%}" for k in ("A", "B", "tie") if isinstance(p.get(k), int | float))
+    return "  ".join(
+        f"P({k}) {float(p[k]):.1%}" for k in ("A", "B", "tie") if isinstance(p.get(k), int | float)
+    )
 
 
 def _order(label: str, key: Any, verdict: Any, probs: Any, mass: Any, reasoning: str) -> None:

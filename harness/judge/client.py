@@ -169,6 +169,8 @@ class JudgeClient:
         )
         self.spec = self.transport.spec  # resolved (weights hashed) for a local model
         self.usage = JudgeUsage()
+        self.seen_modes: set[str] = set()  # how the verdicts it served were read: "probs", "text"
+        self.seen_fingerprints: set[str] = set()  # endpoint fingerprints of its calls (cached too)
 
     # -- identity --------------------------------------------------------------------------------
 
@@ -186,10 +188,18 @@ class JudgeClient:
 
     @property
     def info(self) -> dict[str, Any]:
-        """Who judged: label, model, revision, endpoint and its fingerprint, template, identity."""
+        """Who judged: label, model, revision, endpoint and its fingerprint, whether its verdicts came
+        from probabilities (`logprobs`), template, identity; from its calls so far, cached ones too."""
+        info = dict(self.transport.info)
+        if "probs" in self.seen_modes:
+            info["logprobs"] = True
+        elif "text" in self.seen_modes:
+            info["logprobs"] = False
+        if self.seen_fingerprints:
+            info["fingerprint"] = ",".join(sorted(self.seen_fingerprints))
         return {
             "label": self.label,
-            **self.transport.info,
+            **info,
             "template": self.template.ref,
             "template_hash": self.template.sha256,
             "identity": self.identity_hash,
@@ -256,6 +266,13 @@ class JudgeClient:
                 todo[k] = r
         if todo:
             results.update(self._ask(todo, check, labels))
+        for k, res in results.items():
+            if res.parsed is not None and isinstance(res.parsed.get("mode"), str):
+                self.seen_modes.add(res.parsed["mode"])
+            row = cached_rows.get(k) if res.cached else None
+            for entry in (row or {}).get("replies") or []:
+                if isinstance(entry, dict) and isinstance(entry.get("fingerprint"), str):
+                    self.seen_fingerprints.add(entry["fingerprint"])
         out = [results[k] for k in keys]
         self._count(out, new_keys=set(todo))
         return out
@@ -287,7 +304,7 @@ class JudgeClient:
         for k, msgs, c in zip(todo_keys, first_msgs, first, strict=True):
             self._add_tokens(tokens[k], c)
             parsed, err = check(c) if c.error is None else (None, None)
-            replies[k].append({"text": c.text, "error": c.error, "parse_error": err})
+            replies[k].append(self._entry(c, err))
             if c.error is not None:
                 outcome[k] = (None, c.error, c.text, 1)
             elif parsed is not None:
@@ -303,7 +320,7 @@ class JudgeClient:
             for (k, _), c in zip(reask, second, strict=True):
                 self._add_tokens(tokens[k], c)
                 parsed, err = check(c) if c.error is None else (None, None)
-                replies[k].append({"text": c.text, "error": c.error, "parse_error": err})
+                replies[k].append(self._entry(c, err))
                 if c.error is not None:
                     outcome[k] = (None, f"{c.error} (asking again after an unparseable reply)", c.text, 2)
                 elif parsed is not None:
@@ -349,6 +366,14 @@ class JudgeClient:
             )
         self.store.put_judge_calls(rows)
         return results
+
+    def _entry(self, c: Reply, parse_error: str | None) -> dict[str, Any]:
+        """One raw reply as stored (with the endpoint's fingerprint when it sent one)."""
+        entry: dict[str, Any] = {"text": c.text, "error": c.error, "parse_error": parse_error}
+        if c.fingerprint:
+            entry["fingerprint"] = c.fingerprint
+            self.seen_fingerprints.add(c.fingerprint)
+        return entry
 
     @staticmethod
     def _add_tokens(acc: list[int], c: Reply) -> None:

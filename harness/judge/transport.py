@@ -53,11 +53,17 @@ class Reply:
     probs: dict[str, float] | None = None
     top: list[tuple[str, float]] = field(default_factory=list)
     forwards: int = 0
+    fingerprint: str | None = None
 
 
 def _reply(c: Completion) -> Reply:
+    fp = (c.raw or {}).get("system_fingerprint")
     return Reply(
-        text=c.text, error=c.error, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens
+        text=c.text,
+        error=c.error,
+        prompt_tokens=c.prompt_tokens,
+        completion_tokens=c.completion_tokens,
+        fingerprint=fp if isinstance(fp, str) and fp else None,
     )
 
 
@@ -88,7 +94,6 @@ class EndpointJudge:
             backoff_max_s=backoff_max_s,
         )
         self.logprobs: bool | None = None  # unknown until a response shows whether it gives them
-        self.fingerprints: set[str] = set()
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -101,7 +106,7 @@ class EndpointJudge:
             "model": self.spec.base,
             "revision": None,
             "endpoint": self.spec.url,
-            "fingerprint": ",".join(sorted(self.fingerprints)) or None,
+            "fingerprint": None,  # filled in by the client from the replies' system_fingerprint
             "logprobs": self.logprobs,
         }
 
@@ -117,10 +122,6 @@ class EndpointJudge:
             outs = self.backend.generate(list(prompts), config)
         finally:
             self.backend.extra_params = {}
-        for c in outs:
-            fp = (c.raw or {}).get("system_fingerprint")
-            if isinstance(fp, str) and fp:
-                self.fingerprints.add(fp)
         return outs
 
     def generate(self, prompts: Sequence[Any], config: GenerationConfig) -> list[Reply]:

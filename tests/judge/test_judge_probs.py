@@ -311,3 +311,18 @@ def test_rubric_grades_are_expected_grades_from_probabilities(
     assert row["judge.format"].value == pytest.approx(fmt)
     (u,) = judge_usage_for_run(store, rec.id).values()
     assert u.calls == 8
+
+
+def test_identity_of_a_judge_served_from_the_cache(env: Env) -> None:
+    """A judgment whose calls all come from the cache still records how the verdicts were read and
+    the endpoint's fingerprint (stored with each raw reply)."""
+    with FaultServer(responder=beta_probs) as srv:
+        first = judge(env, srv, n=3)
+        again = judge(env, srv, n=3)
+        assert len(srv.requests) == 6
+    assert again.usage.cached == 6 and again.usage.http_requests == 0
+    for r in (first, again):
+        (info,) = [j.info for j in r.judges]
+        assert info["logprobs"] is True and info["fingerprint"] == "fp_fault"
+    row = next(iter(env.store.get_judge_calls(first.call_keys).values()))
+    assert row["replies"][0]["fingerprint"] == "fp_fault"

@@ -92,5 +92,7 @@ def test_fleiss_kappa_textbook_example() -> None:
 
 def test_fleiss_kappa_from_labels_equals_cohen_like_cases() -> None:
     # three judges in full agreement on varied items: 1; systematic disagreement: below 0
-    assert fleiss_kappa_labels([["A", "A", "A"], ["B", "B", "B"], ["tie", "tie", "tie"]]) == pytest.approx(1.0)
+    assert fleiss_kappa_labels([["A", "A", "A"], ["B", "B", "B"], ["tie", "tie", "tie"]]) == pytest.approx(
+        1.0
+    )
     assert fleiss_kappa_labels([["A", "B"], ["B", "A"], ["A", "B"], ["B", "A"]]) == pytest.approx(-1.0)
