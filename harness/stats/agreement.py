@@ -84,14 +84,14 @@ class HumanAgreement:
 
 
 def human_agreement(judge_outcomes: Mapping[str, str], human: Iterable[Mapping[str, str]]) -> HumanAgreement:
-    """Judge outcomes (sample_id -> A/B/tie; "error" skipped) against human ratings of the same runs
-    in the same orientation ({"sample_id", "preference"} with preference A/B/tie/both_bad; both bad
-    is read as tie, no preference). Each rating is one pair of labels, so a sample rated by three
+    """Judge outcomes (sample_id -> A/B/tie; "error" and "abstain" skipped) against human ratings of
+    the same runs in the same orientation ({"sample_id", "preference"} with preference
+    A/B/tie/both_bad; both bad is read as tie, no preference). Each rating is one pair of labels, so a sample rated by three
     people counts three times; ratings of samples the judge did not judge are left out."""
     judge, people = [], []
     for r in human:
         j = judge_outcomes.get(r["sample_id"])
-        if j is None or j == "error":
+        if j is None or j in ("error", "abstain"):
             continue
         judge.append(j)
         people.append("tie" if r["preference"] == "both_bad" else r["preference"])
