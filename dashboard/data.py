@@ -509,6 +509,7 @@ def judgment_rows(recs: Sequence[dict[str, Any]]) -> pd.DataFrame:
     for r in recs:
         b = r.get("body") or {}
         rel = b.get("reliability") or {}
+        claimed = b.get("win_rate_claimed", True) is not False  # not claimed: shown blank
         row: dict[str, Any] = {
             "id": b.get("id") or r.get("id"),
             "created": b.get("created_at") or r.get("created_at"),
@@ -517,9 +518,9 @@ def judgment_rows(recs: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "B": b.get("model_b") or b.get("run_b"),
             "judge": b.get("judge"),
             "pairs": b.get("n_judged", b.get("n_pairs")),
-            "B win rate": fnum(b.get("win_rate_b")),
-            "ci_low": fnum(b.get("win_ci_low")),
-            "ci_high": fnum(b.get("win_ci_high")),
+            "B win rate": fnum(b.get("win_rate_b")) if claimed else None,
+            "ci_low": fnum(b.get("win_ci_low")) if claimed else None,
+            "ci_high": fnum(b.get("win_ci_high")) if claimed else None,
         }
         for key, label, _ in RELIABILITY_FIELDS:
             row[label] = fnum(rel.get(key)) if isinstance(rel, dict) else None

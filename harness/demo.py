@@ -248,32 +248,20 @@ def run_demo(
     )
     print(render_verdict(verdict))
 
-    # 7. LLM-as-judge through a local OpenAI-compatible endpoint ---------------------------------
+    # 7. LLM-as-judge: the embedded model in process, verdicts from its probabilities ---------------
     _header(
         7,
         steps,
-        f"pairwise LLM judge on {p.judge_n} test items, both orders, with the embedded "
-        "model served by `tunebench serve` as the judge",
+        f"pairwise LLM judge on {p.judge_n} test items, both orders, with the embedded model as the judge "
+        "(in process: one forward pass per order, the verdict read from its probabilities over 1 / 2 / tie)",
     )
     from reports.console.judge import render_pairwise
 
     from .pairwise import judge_pairwise
-    from .serve import running_server
 
-    with running_server("default", workspace=ws, model_name="gemma-3-270m-judge") as srv:
-        # few-shot template: a base model echoes a bare instruction (PLATFORM.md), examples help
-        judged = judge_pairwise(
-            store,
-            base.test_run_id,
-            cand.id,
-            srv.openai_spec,
-            n=p.judge_n,
-            max_tokens=64,
-            concurrency=2,
-            timeout_s=300,
-            max_retries=1,
-            template="pairwise-fewshot-v1",
-        )
+    # a 270M base model is a weak judge: the reliability section says how weak, in numbers, and no
+    # win rate is claimed when its verdicts follow the order the answers are shown in
+    judged = judge_pairwise(store, base.test_run_id, cand.id, "default", n=p.judge_n, workspace=ws)
     print(render_pairwise(judged))
 
     # 8. reports and where to look next -----------------------------------------------------------

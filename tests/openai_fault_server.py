@@ -16,6 +16,12 @@ judges, whose prompts are long): it is called (under the server's lock, so it ma
 request the script does not cover; a string is sent as the assistant's reply content, a Fault is applied,
 None gives the default.
 
+Log-probabilities: a Fault made by `with_logprobs({token: probability, ...})` replies with the most
+probable token and, when the request asks for `logprobs`, the OpenAI chat shape
+`choices[0].logprobs.content[0].top_logprobs` (at most `top_logprobs` alternatives). A server made
+with `reject_logprobs=True` answers any request that asks for them with a 400 naming `logprobs`
+(as some OpenAI models do); a plain string reply never carries them (an endpoint without logprobs).
+
 The server is bounded: it stops itself after `max_requests` requests or `lifetime_s` seconds, whichever
 comes first, and always on leaving the `with` block.
 """
@@ -42,6 +48,7 @@ class Fault:
     body: bytes = b""
     content_type: str = "application/json"
     content: str | None = None  # the reply's assistant content (set from a responder's string)
+    top_logprobs: tuple[tuple[str, float], ...] | None = None  # first token's alternatives (logprob)
 
 
 OK = Fault("ok")
@@ -54,6 +61,16 @@ def ok() -> Fault:
 def status(code: int, retry_after: float | None = None) -> Fault:
     """An error reply with an OpenAI-style error body (and a Retry-After header when given)."""
     return Fault("status", status=code, retry_after=retry_after)
+
+
+def with_logprobs(probs: Mapping[str, float]) -> Fault:
+    """A normal reply whose first (and only) token is the most probable of `probs`, with these
+    alternatives as its top_logprobs when the request asks for logprobs."""
+    import math
+
+    ranked = sorted(probs.items(), key=lambda kv: -kv[1])
+    top = tuple((tok, math.log(p)) for tok, p in ranked if p > 0)
+    return Fault("ok", content=ranked[0][0], top_logprobs=top)
 
 
 def slow(seconds: float) -> Fault:
@@ -107,6 +124,20 @@ def _last_user_content(body: Any) -> str | None:
     return None
 
 
+def _logprobs_block(fault: Fault, body: Any) -> dict[str, Any] | None:
+    if not isinstance(body, dict) or body.get("logprobs") is not True or fault.top_logprobs is None:
+        return None
+    k = int(body.get("top_logprobs") or 0)
+    alts = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in fault.top_logprobs[:k]]
+    first = fault.top_logprobs[0]
+    return {
+        "content": [
+            {"token": first[0], "logprob": first[1], "bytes": list(first[0].encode()), "top_logprobs": alts}
+        ],
+        "refusal": None,
+    }
+
+
 def _completion_body(
     model: str, prompt: str, messages: Sequence[Any], content: str | None = None
 ) -> dict[str, Any]:
@@ -147,8 +178,10 @@ class FaultServer:
         lifetime_s: float = 60.0,
         models: Sequence[str] = ("fault-model",),
         responder: Callable[[Any], str | Fault | None] | None = None,
+        reject_logprobs: bool = False,
     ) -> None:
         self.script = dict(script or {})
+        self.reject_logprobs = reject_logprobs
         self.default = default
         self.delay_s = delay_s
         self.max_requests = max_requests
@@ -344,11 +377,20 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 self._send_json(fault.status, {"error": error}, headers=headers)
             elif fault.kind in ("malformed", "raw"):
                 self._send(fault.status, fault.body, content_type=fault.content_type)
+            elif server.reject_logprobs and isinstance(body, dict) and body.get("logprobs") is not None:
+                error = {
+                    "message": "logprobs is not supported with this model",
+                    "type": "invalid_request_error",
+                }
+                self._send_json(400, {"error": {**error, "param": "logprobs", "code": None}})
             elif not isinstance(body, dict) or prompt is None:
                 self._send_json(400, {"error": {"message": "expected a JSON body with a user message"}})
             else:
                 model = str(body.get("model", ""))
                 messages = body.get("messages", [])
-                self._send_json(200, _completion_body(model, prompt, messages, fault.content))
+                reply = _completion_body(model, prompt, messages, fault.content)
+                reply["choices"][0]["logprobs"] = _logprobs_block(fault, body)
+                reply["system_fingerprint"] = "fp_fault"
+                self._send_json(200, reply)
 
     return Handler

@@ -51,11 +51,18 @@ def test_quick_demo_candidate_beats_best_prompt_baseline(tmp_path: Path) -> None
     assert rules[("ticket-triage", "category", "improves")]["passed"]
     assert ("general", "mc.acc_norm", "non_inferior") in rules
     assert verdict["body"]["passed"] == summary["verdict_passed"]
-    # a pairwise judge ran through `tunebench serve` in both orders, with its reliability numbers
+    # the embedded model judged every pair in process, in both orders, from its probabilities, with
+    # its reliability numbers; no win rate is claimed unless its position consistency supports one
     [judgment] = store.get_records("judgment")
-    rel = judgment["body"]["reliability"]
-    assert judgment["body"]["n_pairs"] == 4 and "position_consistency" in rel
-    assert "position consistency" in out
+    body = judgment["body"]
+    rel = body["reliability"]
+    assert body["n_pairs"] == 4 and "position_consistency" in rel
+    assert body["counts"]["error"] == 0 and body["counts"]["abstain"] == 0, body["counts"]
+    assert body["judges"][0]["info"]["backend"] == "hf (in process)" and rel["mean_mass"] >= 0.5
+    for text in ("position consistency", "first-position picks", "length correlation", "model families"):
+        assert text in out
+    if rel["position_consistency"] < 0.6:
+        assert not body["win_rate_claimed"] and "no win rate is claimed" in out
     # self-contained HTML report with escaped text, and the dashboard command at the end
     html = Path(summary["reports"]["html"]).read_text()
     assert "<svg" in html and not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)

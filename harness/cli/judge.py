@@ -1,4 +1,5 @@
-"""tunebench judge RUN_A RUN_B --judge openai:MODEL@URL: pairwise LLM judging of two runs."""
+"""tunebench judge RUN_A RUN_B --judge SPEC [--judge SPEC ...]: pairwise LLM judging of two runs by one
+judge or a panel."""
 
 from __future__ import annotations
 
@@ -12,20 +13,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "judge",
         help="pairwise LLM judging of two runs: B's win rate with CI, length-controlled, judge reliability",
-        description="Ask an LLM judge (an OpenAI-compatible endpoint) which answer is better, run A's "
-        "(baseline) or run B's (candidate), on the same samples, in both orders (a verdict that flips "
-        "with the order is a tie). Prints B's win rate with a bootstrap CI, a length-controlled win rate, "
-        "tie/error counts, the judge's reliability (position consistency, repeat agreement, length "
-        "correlation, same-family warning, Cohen's kappa against human ratings when there are any), "
-        "tokens and cost. Judge calls are cached and stored; the judgment is stored.",
+        description="Ask an LLM judge (an OpenAI-compatible endpoint, or a local model in process) which "
+        "answer is better, run A's (baseline) or run B's (candidate), on the same samples, in both orders "
+        "(a verdict that flips with the order is a tie). The verdict is read from the judge's "
+        "probabilities over the answers 1 / 2 / tie where it gives them (in process; endpoints through "
+        "logprobs), its reply text otherwise; a judge that gives the allowed answers too little "
+        "probability abstains. Repeat --judge for a panel (majority verdict, Fleiss' kappa). Prints B's "
+        "win rate with a bootstrap CI (not claimed when position consistency is too low), a "
+        "length-controlled win rate, outcome counts, the judge's reliability, the human win rate "
+        "estimated by prediction-powered inference when human ratings of these pairs exist, tokens and "
+        "cost. Judge calls are cached and stored; the judgment is stored.",
     )
     p.add_argument("run_a", metavar="RUN_A", help="baseline run id (or a unique prefix)")
     p.add_argument("run_b", metavar="RUN_B", help="candidate run id (or a unique prefix)")
-    p.add_argument("--judge", required=True, help="judge model: openai:MODEL@http://HOST:PORT/v1")
+    p.add_argument(
+        "--judge",
+        required=True,
+        action="append",
+        help="judge model: openai:MODEL@http://HOST:PORT/v1, default (the embedded model, in process) or "
+        "hf:PATH; repeat for a panel",
+    )
     p.add_argument("--n", type=int, default=None, help="judge a seeded sample of N pairs (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed for the sample, the repeat subset and the CIs")
     p.add_argument(
-        "--template", default="pairwise-v1", help="judge template (default pairwise-v1) or a .txt path"
+        "--template",
+        default="auto",
+        help="judge template or a .txt path; auto (default) = pairwise-choice-fewshot-v1, answers read from "
+        "probabilities; pairwise-choice-v1 without worked examples; pairwise-v1 for a JSON verdict with "
+        "reasoning",
+    )
+    p.add_argument(
+        "--min-mass",
+        type=float,
+        default=0.5,
+        help="abstain on an order whose probabilities give 1 / 2 / tie less than this in all (default 0.5)",
+    )
+    p.add_argument(
+        "--min-consistency",
+        type=float,
+        default=0.6,
+        help="claim no win rate below this position consistency (default 0.6)",
     )
     p.add_argument(
         "--repeat-fraction",
@@ -66,16 +93,21 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"--max-retries must be >= 0, got {args.max_retries}")
     if args.n_boot < 1:
         raise InputError(f"--n-boot must be >= 1, got {args.n_boot}")
+    for name in ("min_mass", "min_consistency"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise InputError(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(args, name)}")
     # check every input before anything is asked or written
-    judge_spec(args.judge)
-    load_template(args.template)
+    for judge in args.judge:
+        judge_spec(judge)
+    if args.template != "auto":
+        load_template(args.template)
     prices = PriceTable.load(args.prices) if args.prices else None
     store = open_store(args)
     result = judge_pairwise(
         store,
         args.run_a,
         args.run_b,
-        args.judge,
+        args.judge if len(args.judge) > 1 else args.judge[0],
         n=args.n,
         seed=args.seed,
         template=args.template,
@@ -86,6 +118,9 @@ def main(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         prices=prices,
         n_boot=args.n_boot,
+        min_mass=args.min_mass,
+        min_consistency=args.min_consistency,
+        workspace=args.workspace,
     )
     if args.format == "json":
         print(result.model_dump_json(indent=2))

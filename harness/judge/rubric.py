@@ -8,7 +8,8 @@
           criteria: [accuracy, format, tone, completeness]   # or {name: description, ...}
           scale: "1-5"
           reference_guided: true      # show the judge the reference answer
-          template: rubric-v1
+          template: auto              # rubric-choice-v1 (grades from probabilities); rubric-v1: JSON
+          min_mass: 0.5               # abstain below this probability of the grades (label template)
 
 Per sample, with NAME the scorer's name:
 
@@ -26,8 +27,17 @@ scale, higher is better; `NAME.errors` is a rate on [0, 1], lower is better. A N
 failure value of its metric in the run's metrics (the lowest grade; 1 for `NAME.errors`), so a
 sample the judge or the generation failed on is never dropped from the mean.
 
-`detail` holds the judge's short reasoning (or the error), `data` the judge call key (`judge_key`,
-the row in the `judge_calls` table, with the raw reply). Every call of a run is made in `prepare`, at
+Two ways to grade. The default label template (`template: auto` = rubric-choice-v1) asks once per
+criterion for one grade and reads it from the judge's probabilities over the grades lo..hi (in
+process, or an endpoint's logprobs): the criterion's value is the EXPECTED grade (sum of grade x
+probability, normalized over the grades), and a criterion whose grades get less than `min_mass` of
+the probability is an abstention (value None, counted in `NAME.errors`, the reason in `detail`);
+without probabilities the reply's first word is the grade. A JSON template (rubric-v1) asks once per
+sample for every criterion with a short reasoning.
+
+`detail` holds the judge's short reasoning (or the error, or the abstention), `data` the judge call
+key (`judge_key`, the row in the `judge_calls` table, with the raw reply; `judge_keys` per criterion
+for a label template, with each criterion's grade distribution in `probs`). Every call of a run is made in `prepare`, at
 once, with bounded concurrency; calls are cached in the store by judge identity + template + prompt.
 The scorer finds the store on `ctx.store` when the runner provides one, else opens `store` (a URL)
 or the workspace's default store.
@@ -45,7 +55,11 @@ from ..store import Store
 from ..types import Completion, MetricInfo, Sample, Score, stable_hash
 from .client import JudgeClient, JudgeRequest, JudgeResult, JudgeUsage, ReplyParseError, parse_json_object
 from .pricing import PriceTable, as_price_table
+from .probs import DEFAULT_MIN_MASS, expected_grade, read_choice
 from .templates import reference_block
+
+AUTO_TEMPLATE = "rubric-choice-v1"
+"""What `template: auto` uses: one grade per criterion, read from the judge's probabilities."""
 
 DEFAULT_CRITERIA: dict[str, str] = {
     "accuracy": "Is the content correct and faithful to the request (and to the reference answer, when given)?",
@@ -138,20 +152,24 @@ class JudgeRubricScorer(BaseScorer):
         criteria: Sequence[str] | Mapping[str, str] = tuple(DEFAULT_CRITERIA),
         scale: str | Sequence[int] = "1-5",
         reference_guided: bool = False,
-        template: str = "rubric-v1",
+        template: str = "auto",
         concurrency: int = 4,
         max_retries: int = 4,
         timeout_s: float = 60.0,
         max_tokens: int = 512,
         store: str | None = None,
         prices: str | dict[str, Any] | None = None,
+        min_mass: float = DEFAULT_MIN_MASS,
     ):
         super().__init__(name)
         self.judge = judge
         self.criteria = parse_criteria(criteria)
         self.scale = parse_scale(scale)
         self.reference_guided = bool(reference_guided)
-        self.template = template
+        self.template = AUTO_TEMPLATE if template == "auto" else template
+        if not 0.0 <= min_mass <= 1.0:
+            raise ValueError(f"min_mass must be in [0, 1], got {min_mass}")
+        self.min_mass = float(min_mass)
         self.concurrency = concurrency
         self.max_retries = max_retries
         self.timeout_s = timeout_s
@@ -159,7 +177,7 @@ class JudgeRubricScorer(BaseScorer):
         self.store_url = store
         self.prices = prices
         self._client: JudgeClient | None = None
-        self._results: dict[str, JudgeResult] = {}
+        self._results: dict[str, JudgeResult | dict[str, JudgeResult]] = {}
         from .client import judge_spec
 
         try:
@@ -222,16 +240,86 @@ class JudgeRubricScorer(BaseScorer):
         )
         return JudgeRequest(messages=tuple(messages))
 
+    def criterion_request(
+        self, sample: Sample, completion: Completion, criterion: str, client: JudgeClient
+    ) -> JudgeRequest:
+        lo, hi = self.scale
+        desc = self.criteria[criterion]
+        messages = client.template.render(
+            scale_min=str(lo),
+            scale_max=str(hi),
+            criterion=f"{criterion}: {desc}" if desc else criterion,
+            question=render_conversation(sample.messages),
+            reference_block=reference_block(sample.reference if self.reference_guided else None),
+            answer=completion.text,
+        )
+        return JudgeRequest(messages=tuple(messages))
+
+    @property
+    def grades(self) -> list[str]:
+        lo, hi = self.scale
+        return [str(g) for g in range(lo, hi + 1)]
+
     def prepare(self, items: Sequence[tuple[Sample, Completion]], ctx: ScoreContext) -> None:
         client = self.client(ctx)
         todo = [(s, c) for s, c in items if c.error is None and self._item_key(s, c) not in self._results]
         if not todo:
+            return
+        if client.template.label_reply:
+            names = list(self.criteria)
+            reqs = [self.criterion_request(s, c, k, client) for s, c in todo for k in names]
+            flat = client.run(reqs, labels=self.grades)
+            for i, (s, c) in enumerate(todo):
+                part = flat[i * len(names) : (i + 1) * len(names)]
+                self._results[self._item_key(s, c)] = dict(zip(names, part, strict=True))
             return
         lo, hi = self.scale
         parse = make_rubric_parser(list(self.criteria), lo, hi)
         results = client.run([self.request(s, c, client) for s, c in todo], parse)
         for (s, c), r in zip(todo, results, strict=True):
             self._results[self._item_key(s, c)] = r
+
+    def _criterion_grade(self, r: JudgeResult) -> tuple[float | None, str, dict[str, float] | None]:
+        """(grade, detail, normalized distribution) of one criterion's label call."""
+        if not r.ok or r.parsed is None:
+            return None, f"judge error: {r.error}", None
+        if r.parsed.get("mode") == "probs":
+            choice = read_choice(r.parsed.get("probs") or {}, self.grades, min_mass=self.min_mass)
+            if choice["label"] is None:
+                return None, f"judge abstained: {choice['abstain']}", None
+            norm = choice["normalized"]
+            grade = expected_grade(norm)
+            return grade, f"expected grade {grade:.2f} (P(grade {choice['label']}) = {choice['p']:.2f})", norm
+        return float(int(r.parsed["label"])), f"grade {r.parsed['label']} (reply text)", None
+
+    def _score_labels(self, results: Mapping[str, JudgeResult]) -> list[Score]:
+        keys = {k: r.key for k, r in results.items()}
+        data: dict[str, Any] = {
+            "judge_key": next(iter(keys.values())),
+            "judge_keys": keys,
+            "judge": self.judge,
+            "template": self.template,
+            "cached": all(r.cached for r in results.values()),
+            "probs": {},
+        }
+        out, values, failed = [], [], []
+        for c, r in results.items():
+            grade, detail, norm = self._criterion_grade(r)
+            if norm is not None:
+                data["probs"][c] = norm
+            if grade is None:
+                failed.append(f"{c}: {detail}")
+            values.append(grade)
+            out.append(Score(name=f"{self.name}.{c}", value=grade, detail=detail, data=data))
+        overall = None if failed else sum(v for v in values if v is not None) / len(values)
+        note = "; ".join(failed)
+        out.append(
+            Score(
+                name=f"{self.name}.overall", value=overall, detail=note or "mean of the criteria", data=data
+            )
+        )
+        out.append(Score(name=f"{self.name}.errors", value=1.0 if failed else 0.0, detail=note, data=data))
+        return out
 
     def score(self, sample: Sample, completion: Completion, ctx: ScoreContext) -> list[Score]:
         names = [*self.criteria, "overall"]
@@ -244,6 +332,8 @@ class JudgeRubricScorer(BaseScorer):
         if key not in self._results:
             self.prepare([(sample, completion)], ctx)
         r = self._results[key]
+        if isinstance(r, dict):
+            return self._score_labels(r)
         data = {"judge_key": r.key, "judge": self.judge, "template": self.template, "cached": r.cached}
         if not r.ok or r.parsed is None:
             detail = f"judge error: {r.error}"
@@ -275,6 +365,9 @@ def judge_usage_for_run(
             k, j = s.data.get("judge_key"), s.data.get("judge")
             if isinstance(k, str) and isinstance(j, str):
                 keys_by_judge.setdefault(j, set()).add(k)
+                more = s.data.get("judge_keys")
+                if isinstance(more, dict):  # a label template: one call per criterion
+                    keys_by_judge[j].update(v for v in more.values() if isinstance(v, str))
     out: dict[str, JudgeUsage] = {}
     for judge, keys in keys_by_judge.items():
         rows = store.get_judge_calls(sorted(keys))

@@ -14,6 +14,9 @@ that is filled in:
 
     [system] ... [user] example 1 [assistant] {"winner": "1"} [user] example 2 [assistant] ... [user] $question ...
 
+A header may end with `reply=label`: the judge then answers with one allowed label, and the verdict
+is read from its next-token probabilities where the backend returns them (harness/judge/probs.py).
+
 Built-in templates live in `harness/judge_templates/ID-vVERSION.txt` and are referred to as
 "ID-vVERSION" (e.g. "rubric-v1"); a path to a file of the same shape works too. The id, version and
 sha256 of the file's text are part of every judgment's identity and cache key, so an edited template
@@ -31,7 +34,10 @@ from pathlib import Path
 
 from ..errors import InputError
 
-HEADER_RE = re.compile(r"^#\s*judge-template\s+id=(?P<id>[A-Za-z0-9_.-]+)\s+version=(?P<version>\d+)\s*$")
+HEADER_RE = re.compile(
+    r"^#\s*judge-template\s+id=(?P<id>[A-Za-z0-9_.-]+)\s+version=(?P<version>\d+)"
+    r"(?:\s+reply=(?P<reply>json|label))?\s*$"
+)
 REF_RE = re.compile(r"^(?P<id>[A-Za-z0-9_.-]+?)-v(?P<version>\d+)$")
 SECTION_RE = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
 
@@ -45,6 +51,10 @@ class JudgeTemplate:
     sha256: str
     source: str = ""
     examples: tuple[tuple[str, str], ...] = ()
+    reply: str = "json"
+    """"json": the judge writes a JSON object, parsed strictly; "label": it answers with one allowed
+    label ("1", "2", "tie"; a grade), read from its next-token probabilities where the backend gives
+    them (harness/judge/probs.py), else parsed from the reply's first word."""
 
     @property
     def ref(self) -> str:
@@ -53,6 +63,10 @@ class JudgeTemplate:
     @property
     def identity(self) -> dict[str, object]:
         return {"id": self.id, "version": self.version, "sha256": self.sha256}
+
+    @property
+    def label_reply(self) -> bool:
+        return self.reply == "label"
 
     def placeholders(self) -> set[str]:
         names: set[str] = set()
@@ -111,6 +125,7 @@ def parse_template(text: str, source: str = "") -> JudgeTemplate:
         examples=tuple((("user" if n == "user" else "assistant"), t) for n, t in turns),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         source=source,
+        reply=header["reply"] or "json",
     )
     try:
         tmpl.placeholders()

@@ -150,6 +150,8 @@ class OpenAIBackend:
         self.backoff_max_s = backoff_max_s
         self.api_key_env = api_key_env
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "errors": 0}
+        self.extra_params: dict[str, Any] = {}
+        """Request parameters added to every chat completion (e.g. logprobs for a judge)."""
         self._stats_lock = threading.Lock()
         self._rng = random.Random()
 
@@ -201,6 +203,7 @@ class OpenAIBackend:
         }
         if config.stop:
             kwargs["stop"] = list(config.stop)
+        kwargs.update(self.extra_params)
         return kwargs
 
     async def _agenerate(

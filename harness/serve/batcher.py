@@ -20,7 +20,7 @@ from .protocol import APIError
 
 @dataclass
 class _Job:
-    prompts: list[Any]  # rendered prompt texts (kind "text") or message lists (kind "chat")
+    prompts: list[Any]  # rendered texts (kind "text" or "logprobs:K") or message lists (kind "chat")
     config: GenerationConfig
     kind: str
     future: Future[list[Completion]] = field(default_factory=Future)
@@ -151,6 +151,10 @@ class MicroBatcher:
         config, kind = jobs[0].config, jobs[0].kind
         if kind == "text":
             outs = self.backend.generate_text(prompts, config)
+        elif kind.startswith("logprobs:"):
+            from ..models.choice_probs import generate_with_logprobs
+
+            outs = generate_with_logprobs(self.backend, prompts, config, int(kind.partition(":")[2]))
         else:
             outs = self.backend.generate(prompts, config)
         if len(outs) != len(prompts):

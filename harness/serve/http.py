@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..errors import TunebenchError
-from ..types import Completion, GenerationConfig
+from ..types import Completion, GenerationConfig, stable_hash
 from .batcher import BatchStats, MicroBatcher
 from .protocol import (
     CHAT_NEUTRAL,
@@ -27,8 +27,10 @@ from .protocol import (
     DEFAULT_COMPLETION_MAX_TOKENS,
     APIError,
     bad_request,
+    chat_logprobs_request,
     chat_response,
     check_params,
+    completion_logprobs_request,
     completion_response,
     generation_config,
     parse_messages,
@@ -215,6 +217,23 @@ class ModelServer:
         extra = card(name) if card is not None else {}
         return {"id": name, "object": "model", "created": self.created, "owned_by": "tunebench", **extra}
 
+    @property
+    def fingerprint(self) -> str | None:
+        """`system_fingerprint` of every response: a hash of the served weights' identity (base,
+        adapter, precision), so a client can tell when what answers it changed."""
+        spec = getattr(self.backend, "spec", None)
+        identity = getattr(spec, "identity", None)
+        return f"tb-{stable_hash(identity)[:16]}" if identity else None
+
+    def _logprobs_kind(self, top: int | None) -> str:
+        """The batcher kind of a request: plain text generation, or generation with `top`
+        alternatives per token (only a backend with a tokenizer and a model can give them)."""
+        if top is None:
+            return "text"
+        if not (hasattr(self.backend, "tokenizer") and hasattr(self.backend, "model")):
+            raise bad_request("this backend does not return log-probabilities", param="logprobs")
+        return f"logprobs:{top}"
+
     def _generate(self, prompts: list[Any], config: GenerationConfig, kind: str) -> list[Completion]:
         assert self.batcher is not None
         future = self.batcher.submit(prompts, config, kind)
@@ -248,6 +267,8 @@ class ModelServer:
         config = generation_config(
             body, default_max_tokens=DEFAULT_CHAT_MAX_TOKENS, max_tokens_limit=self.max_tokens_limit
         )
+        top = chat_logprobs_request(body)
+        kind = self._logprobs_kind(top)
         render = getattr(self.backend, "render", None)
         if render is not None and hasattr(self.backend, "generate_text"):
             try:
@@ -257,10 +278,10 @@ class ModelServer:
                 raise bad_request(
                     f"the model's chat template rejected the messages: {exc}", param="messages"
                 ) from exc
-            (out,) = self._generate(self.tag(model, [prompt]), config, "text")
+            (out,) = self._generate(self.tag(model, [prompt]), config, kind)
         else:
             (out,) = self._generate(self.tag(model, [messages]), config, "chat")
-        return chat_response(model, out)
+        return chat_response(model, out, logprobs=top is not None, fingerprint=self.fingerprint)
 
     def completions(self, body: dict[str, Any]) -> dict[str, Any]:
         model = self.check_model(body)
@@ -273,7 +294,9 @@ class ModelServer:
         config = generation_config(
             body, default_max_tokens=DEFAULT_COMPLETION_MAX_TOKENS, max_tokens_limit=self.max_tokens_limit
         )
-        return completion_response(model, self._generate(self.tag(model, prompts), config, "text"))
+        top = completion_logprobs_request(body)
+        outs = self._generate(self.tag(model, prompts), config, self._logprobs_kind(top))
+        return completion_response(model, outs, logprobs=top is not None, fingerprint=self.fingerprint)
 
 
 _ROUTES: dict[str, tuple[str, ...]] = {

@@ -1,6 +1,8 @@
 """The OpenAI wire protocol as this server speaks it: request parameter validation (what is
 supported, what is accepted only at its no-op value), the GenerationConfig a request asks for, and
-the response shapes of `/v1/chat/completions` and `/v1/completions`. Errors are `APIError`s that the
+the response shapes of `/v1/chat/completions` and `/v1/completions` (log-probabilities included, in
+OpenAI's shapes: `choices[0].logprobs.content[i].top_logprobs` for chat, `tokens` /
+`token_logprobs` / `top_logprobs` / `text_offset` for completions). Errors are `APIError`s that the
 HTTP layer answers as OpenAI-style JSON."""
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ DEFAULT_CHAT_MAX_TOKENS = 256
 """max_tokens when a chat request sends none (OpenAI's own default is 'up to the context')."""
 DEFAULT_COMPLETION_MAX_TOKENS = 16
 """max_tokens when a completions request sends none: OpenAI's documented default for that endpoint."""
+MAX_CHAT_TOP_LOGPROBS = 20
+"""OpenAI's limit on `top_logprobs` (chat completions)."""
+MAX_COMPLETION_LOGPROBS = 5
+"""OpenAI's limit on `logprobs` (legacy completions)."""
 
 _NEUTRAL: dict[str, Callable[[Any], bool]] = {
     # Known OpenAI parameters this server does not implement, accepted only at their no-op values.
@@ -27,8 +33,6 @@ _NEUTRAL: dict[str, Callable[[Any], bool]] = {
     "frequency_penalty": lambda v: v in (None, 0),
     "presence_penalty": lambda v: v in (None, 0),
     "logit_bias": lambda v: v in (None, {}),
-    "logprobs": lambda v: v in (None, False),
-    "top_logprobs": lambda v: v in (None, 0),
     "echo": lambda v: v in (None, False),
     "best_of": lambda v: v in (None, 1),
     "suffix": lambda v: v in (None, ""),
@@ -51,11 +55,12 @@ CHAT_PARAMS = {
     "max_completion_tokens",
     "stop",
     "seed",
+    "logprobs",
+    "top_logprobs",
 }
 CHAT_NEUTRAL = set(_NEUTRAL) - {"echo", "best_of", "suffix"}
-COMPLETION_PARAMS = {"model", "prompt", "temperature", "top_p", "max_tokens", "stop", "seed"}
+COMPLETION_PARAMS = {"model", "prompt", "temperature", "top_p", "max_tokens", "stop", "seed", "logprobs"}
 COMPLETION_NEUTRAL = set(_NEUTRAL) - {
-    "top_logprobs",
     "response_format",
     "tools",
     "tool_choice",
@@ -216,6 +221,56 @@ def parse_prompts(body: dict[str, Any], limit: int) -> list[str]:
     return prompts
 
 
+def chat_logprobs_request(body: dict[str, Any]) -> int | None:
+    """How many alternatives per token a chat request asks for (0: only the chosen token's
+    log-probability), or None without `logprobs: true`. Checked as OpenAI does: `logprobs` a boolean,
+    `top_logprobs` an integer in [0, 20] that needs `logprobs: true`."""
+    lp, top = body.get("logprobs"), body.get("top_logprobs")
+    if lp is not None and not isinstance(lp, bool):
+        raise bad_request(f"logprobs must be a boolean, got {json.dumps(lp)[:40]}", param="logprobs")
+    if top is not None:
+        top = _integer(top, "top_logprobs")
+        if not 0 <= top <= MAX_CHAT_TOP_LOGPROBS:
+            raise bad_request(
+                f"top_logprobs={top} is out of range [0, {MAX_CHAT_TOP_LOGPROBS}]", param="top_logprobs"
+            )
+        if lp is not True:
+            raise bad_request("top_logprobs can only be set when logprobs is true", param="top_logprobs")
+    if lp is not True:
+        return None
+    return int(top or 0)
+
+
+def completion_logprobs_request(body: dict[str, Any]) -> int | None:
+    """The legacy completions `logprobs`: an integer in [0, 5] (alternatives per token), or None."""
+    lp = body.get("logprobs")
+    if lp is None:
+        return None
+    lp = _integer(lp, "logprobs")
+    if not 0 <= lp <= MAX_COMPLETION_LOGPROBS:
+        raise bad_request(f"logprobs={lp} is out of range [0, {MAX_COMPLETION_LOGPROBS}]", param="logprobs")
+    return lp
+
+
+def _chat_logprobs(out: Completion) -> dict[str, Any]:
+    entries = (out.raw or {}).get("logprobs") or []
+    return {"content": [dict(e) for e in entries], "refusal": None}
+
+
+def _completion_logprobs(out: Completion) -> dict[str, Any]:
+    entries = (out.raw or {}).get("logprobs") or []
+    offsets, pos = [], 0
+    for e in entries:
+        offsets.append(pos)
+        pos += len(e["token"])
+    return {
+        "tokens": [e["token"] for e in entries],
+        "token_logprobs": [e["logprob"] for e in entries],
+        "top_logprobs": [{t["token"]: t["logprob"] for t in e.get("top_logprobs", [])} for e in entries],
+        "text_offset": offsets,
+    }
+
+
 def _usage(outs: Sequence[Completion]) -> dict[str, int]:
     p = sum(c.prompt_tokens for c in outs)
     c = sum(c.completion_tokens for c in outs)
@@ -226,8 +281,11 @@ def _finish(c: Completion) -> str:
     return c.finish_reason if c.finish_reason in ("stop", "length") else "stop"
 
 
-def chat_response(model_name: str, out: Completion) -> dict[str, Any]:
-    """The `/v1/chat/completions` answer for one completion."""
+def chat_response(
+    model_name: str, out: Completion, *, logprobs: bool = False, fingerprint: str | None = None
+) -> dict[str, Any]:
+    """The `/v1/chat/completions` answer for one completion (with `choices[0].logprobs.content` when
+    `logprobs`)."""
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -238,14 +296,17 @@ def chat_response(model_name: str, out: Completion) -> dict[str, Any]:
                 "index": 0,
                 "message": {"role": "assistant", "content": out.text},
                 "finish_reason": _finish(out),
-                "logprobs": None,
+                "logprobs": _chat_logprobs(out) if logprobs else None,
             }
         ],
         "usage": _usage([out]),
+        "system_fingerprint": fingerprint,
     }
 
 
-def completion_response(model_name: str, outs: Sequence[Completion]) -> dict[str, Any]:
+def completion_response(
+    model_name: str, outs: Sequence[Completion], *, logprobs: bool = False, fingerprint: str | None = None
+) -> dict[str, Any]:
     """The `/v1/completions` answer: one choice per prompt, in order."""
     return {
         "id": f"cmpl-{uuid.uuid4().hex[:24]}",
@@ -253,8 +314,14 @@ def completion_response(model_name: str, outs: Sequence[Completion]) -> dict[str
         "created": int(time.time()),
         "model": model_name,
         "choices": [
-            {"index": i, "text": c.text, "finish_reason": _finish(c), "logprobs": None}
+            {
+                "index": i,
+                "text": c.text,
+                "finish_reason": _finish(c),
+                "logprobs": _completion_logprobs(c) if logprobs else None,
+            }
             for i, c in enumerate(outs)
         ],
         "usage": _usage(outs),
+        "system_fingerprint": fingerprint,
     }

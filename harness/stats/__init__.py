@@ -34,10 +34,13 @@ from .agreement import (
     HumanAgreement,
     bradley_terry,
     cohens_kappa,
+    fleiss_kappa,
+    fleiss_kappa_labels,
     human_agreement,
     krippendorff_alpha,
     win_rate_ci,
 )
+from .ppi import MeanEstimate, normal_mean, ppi_mean, wilson_interval
 
 __all__ = [
     "MarginTest",
@@ -72,7 +75,14 @@ __all__ = [
     "HumanAgreement",
     "bradley_terry",
     "cohens_kappa",
+    "fleiss_kappa",
+    "fleiss_kappa_labels",
     "human_agreement",
     "krippendorff_alpha",
     "win_rate_ci",
+    # prediction-powered inference
+    "MeanEstimate",
+    "normal_mean",
+    "ppi_mean",
+    "wilson_interval",
 ]

@@ -1,5 +1,5 @@
-"""Agreement between raters and pairwise strengths: Cohen's kappa, Krippendorff's alpha, the
-judge-against-humans agreement built on kappa, win rates with cluster-bootstrap CIs and
+"""Agreement between raters and pairwise strengths: Cohen's kappa, Fleiss' kappa, Krippendorff's
+alpha, the judge-against-humans agreement built on kappa, win rates with cluster-bootstrap CIs and
 Bradley-Terry strengths. Pure numpy, seeded, no I/O."""
 
 from __future__ import annotations
@@ -34,6 +34,43 @@ def cohens_kappa(a: Sequence[Any], b: Sequence[Any]) -> float | None:
     return (observed - expected) / (1.0 - expected)
 
 
+def fleiss_kappa(counts: Sequence[Sequence[float]] | NDArray[np.float64]) -> float | None:
+    """Fleiss' kappa (Fleiss 1971) of several raters sorting items into categories. `counts[i][j]`:
+    how many raters put item i in category j; every item needs the same number m >= 2 of ratings.
+
+    kappa = (P_bar - P_e) / (1 - P_e), with P_i = (sum_j n_ij^2 - m) / (m (m - 1)) the agreement on
+    item i, P_bar their mean, p_j the share of all ratings in category j and P_e = sum_j p_j^2.
+    None with no items; 1.0 when every rating falls in one category (no chance correction possible,
+    agreement is perfect)."""
+    n = np.asarray(counts, dtype=float)
+    if n.size == 0:
+        return None
+    if n.ndim != 2:
+        raise ValueError("fleiss_kappa: counts must be a matrix items x categories")
+    m = n.sum(axis=1)
+    if not np.allclose(m, m[0]) or m[0] < 2:
+        raise ValueError("fleiss_kappa: every item needs the same number (>= 2) of ratings")
+    raters = float(m[0])
+    p_i = ((n * n).sum(axis=1) - raters) / (raters * (raters - 1.0))
+    p_bar = float(p_i.mean())
+    p_j = n.sum(axis=0) / n.sum()
+    p_e = float((p_j * p_j).sum())
+    if math.isclose(p_e, 1.0):
+        return 1.0
+    return (p_bar - p_e) / (1.0 - p_e)
+
+
+def fleiss_kappa_labels(units: Sequence[Sequence[Any]]) -> float | None:
+    """Fleiss' kappa from each item's labels (one per rater, the same number of raters per item)."""
+    labels = sorted({v for u in units for v in u}, key=str)
+    index = {v: j for j, v in enumerate(labels)}
+    table = np.zeros((len(units), max(1, len(labels))))
+    for i, u in enumerate(units):
+        for v in u:
+            table[i, index[v]] += 1
+    return fleiss_kappa(table)
+
+
 @dataclass(frozen=True)
 class HumanAgreement:
     """A judge's outcomes against human preferences on the same samples."""
@@ -47,14 +84,14 @@ class HumanAgreement:
 
 
 def human_agreement(judge_outcomes: Mapping[str, str], human: Iterable[Mapping[str, str]]) -> HumanAgreement:
-    """Judge outcomes (sample_id -> A/B/tie; "error" skipped) against human ratings of the same runs
-    in the same orientation ({"sample_id", "preference"} with preference A/B/tie/both_bad; both bad
-    is read as tie, no preference). Each rating is one pair of labels, so a sample rated by three
+    """Judge outcomes (sample_id -> A/B/tie; "error" and "abstain" skipped) against human ratings of
+    the same runs in the same orientation ({"sample_id", "preference"} with preference
+    A/B/tie/both_bad; both bad is read as tie, no preference). Each rating is one pair of labels, so a sample rated by three
     people counts three times; ratings of samples the judge did not judge are left out."""
     judge, people = [], []
     for r in human:
         j = judge_outcomes.get(r["sample_id"])
-        if j is None or j == "error":
+        if j is None or j in ("error", "abstain"):
             continue
         judge.append(j)
         people.append("tie" if r["preference"] == "both_bad" else r["preference"])

@@ -122,6 +122,7 @@ class Env:
 
     def judge(self, srv: FaultServer, **kw: Any) -> Any:
         kw.setdefault("n_boot", 200)
+        kw.setdefault("template", "pairwise-v1")  # the JSON template these scripted judges answer
         kw.setdefault("backoff_base_s", 0.01)
         kw.setdefault("backoff_max_s", 0.5)
         kw.setdefault("timeout_s", 5.0)
@@ -212,7 +213,7 @@ def test_consistent_b_judge_win_rate_near_one(env: Env) -> None:
     with FaultServer(responder=b_judge) as srv:
         r = env.judge(srv, repeat_fraction=0.2)
         n_requests = len(srv.requests)
-    assert r.counts == {"A": 0, "B": N, "tie": 0, "error": 0}
+    assert r.counts == {"A": 0, "B": N, "tie": 0, "abstain": 0, "error": 0}
     assert r.win_rate_b == 1.0 and r.win_ci_low == 1.0 and r.win_ci_high == 1.0
     assert r.reliability.position_consistency == 1.0
     assert (
@@ -291,7 +292,7 @@ def test_retry_budget_spent_is_an_error_never_a_score(env: Env) -> None:
         r = env.judge(srv, n=3, max_retries=2, repeat_fraction=0)
         n_first = len(srv.requests)
     assert n_first == 3 * 2 * 3  # 3 pairs x 2 orders x (1 + 2 retries)
-    assert r.counts == {"A": 0, "B": 0, "tie": 0, "error": 3}
+    assert r.counts == {"A": 0, "B": 0, "tie": 0, "abstain": 0, "error": 3}
     assert r.win_rate_b is None and r.lc_win_rate_b is None and r.n_judged == 0
     assert r.usage.errors == 6
     assert all(p.outcome == "error" and "http_500" in (p.error or "") for p in r.pairs)
@@ -341,7 +342,7 @@ def test_garbage_then_valid_reply_is_scored(env: Env) -> None:
     with FaultServer(responder=respond) as srv:
         r = env.judge(srv, n=2, repeat_fraction=0)
         assert len(srv.requests) == 8
-    assert r.counts == {"A": 0, "B": 2, "tie": 0, "error": 0}
+    assert r.counts == {"A": 0, "B": 2, "tie": 0, "abstain": 0, "error": 0}
     rows = env.store.get_judge_calls(r.call_keys)
     assert all(row["attempts"] == 2 and row["error"] is None for row in rows.values())
     assert all(row["replies"][0]["text"] == '{"winner": "1"' for row in rows.values())
@@ -428,7 +429,7 @@ scorers:
   - name: judge
     type: judge_rubric
     args: {judge: "JUDGE", criteria: [accuracy, format], reference_guided: true, max_retries: 1,
-           timeout_s: 5, concurrency: 3}
+           timeout_s: 5, concurrency: 3, template: rubric-v1}
 """
 
 
@@ -530,7 +531,10 @@ def test_cli_judge_text_and_json(env: Env, capsys: pytest.CaptureFixture[str], t
     prices = tmp_path / "prices.yaml"
     prices.write_text(f"{JUDGE_MODEL}: {{input: 1.5, output: 6}}\n")
     with FaultServer(responder=b_judge) as srv:
-        rc = cli(["judge", env.a, env.b, "--judge", judge_for(srv), "--n", "10", "--prices", str(prices)])
+        rc = cli(
+            ["judge", env.a, env.b, "--judge", judge_for(srv), "--n", "10", "--prices", str(prices)]
+            + ["--template", "pairwise-v1"]
+        )
         out = capsys.readouterr().out
         assert rc == 0
         for text in (
@@ -547,7 +551,10 @@ def test_cli_judge_text_and_json(env: Env, capsys: pytest.CaptureFixture[str], t
             "stored judgment",
         ):
             assert text in out, (text, out)
-        rc = cli(["judge", env.a, env.b, "--judge", judge_for(srv), "--n", "10", "--format", "json"])
+        rc = cli(
+            ["judge", env.a, env.b, "--judge", judge_for(srv), "--n", "10", "--format", "json"]
+            + ["--template", "pairwise-v1"]
+        )
         data = json.loads(capsys.readouterr().out)
         assert rc == 0 and data["counts"]["B"] == 10 and data["usage"]["http_requests"] == 0
         assert data["usage"]["cost_usd"] is None

@@ -41,7 +41,7 @@ def test_first_position_judge_is_caught_every_pair_a_tie(env: Env) -> None:
     rel = r.reliability
     assert rel.position_consistency == 0.0 and rel.n_position == N
     assert rel.first_position_rate == 1.0
-    assert r.counts == {"A": 0, "B": 0, "tie": N, "error": 0}
+    assert r.counts == {"A": 0, "B": 0, "tie": N, "abstain": 0, "error": 0}
     assert all(p.verdict_ab == "A" and p.verdict_ba == "B" and p.consistent is False for p in r.pairs)
     assert r.win_rate_b == 0.5 and r.win_ci_low == 0.5 and r.win_ci_high == 0.5
     assert rel.repeat_agreement == 1.0  # consistently biased is still deterministic
@@ -55,7 +55,7 @@ def test_longer_answer_judge_shows_length_bias(env: Env) -> None:
     y = [{"B": 1.0, "tie": 0.5, "A": 0.0}[p.outcome] for p in r.pairs]
     x = [float(p.len_b - p.len_a) for p in r.pairs]
     assert x == [float(i - 5) for i in range(N)]
-    assert r.counts == {"A": 5, "B": 14, "tie": 1, "error": 0}
+    assert r.counts == {"A": 5, "B": 14, "tie": 1, "abstain": 0, "error": 0}
     assert r.win_rate_b == pytest.approx(14.5 / 20)
     assert r.reliability.position_consistency == 1.0
     corr = r.reliability.length_correlation
@@ -127,14 +127,29 @@ def test_same_family_warning_in_a_judgment(
         from harness.pairwise import judge_pairwise
 
         different = judge_pairwise(
-            env.store, env.a, env.b, other, n=4, repeat_fraction=0, save=False, n_boot=50
+            env.store,
+            env.a,
+            env.b,
+            other,
+            n=4,
+            repeat_fraction=0,
+            save=False,
+            n_boot=50,
+            template="pairwise-v1",
         )
     assert same.reliability.families_b == ["gemma"] and same.reliability.families_judge == []
     assert same.reliability.family_warning is None  # judge-model names no family
     assert different.reliability.family_warning is None
     with FaultServer(responder=b_judge) as srv:
         gemma_judge = judge_pairwise(
-            env.store, env.a, env.b, judge_for(srv, model="gemma-3-27b-it"), n=4, repeat_fraction=0, n_boot=50
+            env.store,
+            env.a,
+            env.b,
+            judge_for(srv, model="gemma-3-27b-it"),
+            n=4,
+            repeat_fraction=0,
+            n_boot=50,
+            template="pairwise-v1",
         )
     warning = gemma_judge.reliability.family_warning
     assert warning is not None and "B (gemma)" in warning and warning in gemma_judge.warnings

@@ -196,7 +196,8 @@ def test_bad_requests_are_400_with_the_reason(server: Any) -> None:
         ({"n": 2}, "n=2"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"stream": True}, "stream"),
-        ({"logprobs": True}, "logprobs"),
+        ({"top_logprobs": 5}, "logprobs"),  # top_logprobs needs logprobs: true
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
         ({"extra_body": {"frobnicate": 1}}, "frobnicate"),
     ]
     for kwargs, needle in cases:
