@@ -18,9 +18,11 @@ sampled outputs (temperature > 0) are seeded per batch, so they depend on what t
 Stdlib `http.server` only; bind it to 127.0.0.1 unless you set an API key.
 
 Modules: `protocol` (OpenAI parameter validation, response shapes), `batcher` (micro-batching),
-`http` (ModelServer and its request handler), `launcher` (load a backend, `running_server`, `serve`).
+`http` (ModelServer and its request handler), `launcher` (load a backend, `running_server`, `serve`),
+`adapters` (one base with several LoRA adapters served by model name, in mixed batches).
 """
 
+from .adapters import AdapterRouter
 from .batcher import BatchStats, MicroBatcher
 from .http import API_KEY_ENV, ModelServer
 from .launcher import ServerHandle, load_backend, running_server, serve
@@ -33,6 +35,7 @@ from .protocol import (
 
 __all__ = [
     "API_KEY_ENV",
+    "AdapterRouter",
     "DEFAULT_CHAT_MAX_TOKENS",
     "DEFAULT_COMPLETION_MAX_TOKENS",
     "APIError",
