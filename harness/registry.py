@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from .errors import InputError
@@ -31,6 +32,18 @@ class Registry(Generic[T]):
 
     def add(self, name: str, obj: T) -> None:
         self._items[name] = obj
+
+    @contextmanager
+    def temporarily(self, name: str, obj: T) -> Iterator[T]:
+        """`obj` is registered as `name` inside the block only (a test's own scorer, say), so it
+        never leaks into code that lists the registry."""
+        if name in self:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._items[name] = obj
+        try:
+            yield obj
+        finally:
+            self._items.pop(name, None)
 
     def register_lazy(self, name: str, module: str) -> None:
         """`name` is registered when `module` is imported; importing it is deferred to the first

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, inspect, text
+from sqlalchemy import Table, create_engine, insert, inspect, text
 
 from harness.store import MIGRATIONS, Store, new_run_id, now_iso, schema_migrations
 from harness.types import Completion, ModelSpec, PromptConfig, RunRecord, SampleResult, Score
@@ -71,12 +71,13 @@ def test_old_database_gets_new_migrations(store_url: str, old_version: int) -> N
             if version > old_version:
                 break
             for t in tables:
-                t.create(conn)
+                if isinstance(t, Table):  # a record upgrade has nothing to do on an empty store
+                    t.create(conn)
             conn.execute(
                 insert(schema_migrations).values(version=version, applied_at="2024-01-01T00:00:00+00:00")
             )
     engine.dispose()
-    newer = {t.name for v, ts in MIGRATIONS if v > old_version for t in ts}
+    newer = {t.name for v, ts in MIGRATIONS if v > old_version for t in ts if isinstance(t, Table)}
     assert newer and not newer & _tables(store_url)
 
     store = Store(store_url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +120,12 @@ class FlakyUnbounded(FlakyLabel):
     value_range = (None, None)
 
 
-scorer_registry.add("test_flaky_label", FlakyLabel)
-scorer_registry.add("test_flaky_unbounded", FlakyUnbounded)
+@pytest.fixture(autouse=True, scope="module")
+def _flaky_scorers() -> Iterator[None]:
+    """This module's scorers exist only while its tests run: other modules list the registry."""
+    with scorer_registry.temporarily("test_flaky_label", FlakyLabel):
+        with scorer_registry.temporarily("test_flaky_unbounded", FlakyUnbounded):
+            yield
 
 
 def run(store: Store, suite_dir: Path, answer: Any, **kw: Any) -> str:

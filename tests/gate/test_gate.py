@@ -26,7 +26,8 @@ from harness.errors import InputError
 from harness.gate import GatePolicy, Verdict, evaluate_gate, get_verdict, load_policy
 from harness.models import parse_spec
 from harness.runner import run_suite
-from harness.scorers import BaseScorer, ScoreContext, register_scorer
+from harness.scorers import BaseScorer, ScoreContext
+from harness.scorers.base import scorer_registry
 from harness.store import Store
 from harness.suite import load_suite
 from harness.types import Completion, Sample, Score
@@ -388,7 +389,6 @@ scorers:
 """
 
 
-@register_scorer("test_reply_chars")
 class ReplyChars(BaseScorer):
     """Characters in the reply: an unbounded score, so it declares no failure value."""
 
@@ -397,6 +397,11 @@ class ReplyChars(BaseScorer):
 
 
 def test_missing_data_without_a_failure_value_fails_closed(env: Env) -> None:
+    with scorer_registry.temporarily("test_reply_chars", ReplyChars):
+        _missing_data_without_a_failure_value_fails_closed(env)
+
+
+def _missing_data_without_a_failure_value_fails_closed(env: Env) -> None:
     root = env.tmp / "chars-suite"
     write_category_suite(root, "chars-suite", N)
     (root / "suite.yaml").write_text(UNBOUNDED_SUITE)
