@@ -12,6 +12,14 @@ from typing import Any
 
 from ..types import Completion, GenerationConfig, ModelSpec
 from .base import Messages, ProgressFn, backend_registry
+from .hf_fast import (
+    PROMPT_LOOKUP_MODES,
+    PrefixCache,
+    batch_layout,
+    cache_kwarg,
+    env_prefix_cache,
+    env_prompt_lookup,
+)
 from .spec import read_adapter_meta
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -35,7 +43,16 @@ class HFBackend:
         threads: int | None = None,
         device: str | None = None,
         adapter_name: str = "default",
+        prefix_cache: bool | None = None,
+        prompt_lookup: str | None = None,
+        prompt_lookup_tokens: int = 10,
+        prompt_lookup_verify_n: int = 16,
     ):
+        """`prefix_cache`: reuse the KV cache of the prefix every prompt of a batch shares (default:
+        on unless TUNEBENCH_PREFIX_CACHE=0). `prompt_lookup`: prompt-lookup decoding for greedy
+        generation, off | on | verify | auto (default: TUNEBENCH_PROMPT_LOOKUP, else off), drafting
+        `prompt_lookup_tokens` tokens; `auto` checks the first `prompt_lookup_verify_n` prompts both
+        ways and keeps it only if every output matched. See harness/models/hf_fast.py."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -81,6 +98,15 @@ class HFBackend:
         self.model = model
         self._stop_cache: dict[tuple[str, ...], Any] = {}
         self.eos_ids = self._eos_ids()
+        use_prefix = env_prefix_cache() if prefix_cache is None else prefix_cache
+        self.prefix_cache: PrefixCache | None = PrefixCache() if use_prefix else None
+        self.prompt_lookup = env_prompt_lookup() if prompt_lookup is None else prompt_lookup
+        if self.prompt_lookup not in PROMPT_LOOKUP_MODES:
+            raise ValueError(f"prompt_lookup={self.prompt_lookup!r}: expected one of {PROMPT_LOOKUP_MODES}")
+        self.prompt_lookup_tokens = prompt_lookup_tokens
+        self.prompt_lookup_verify_n = prompt_lookup_verify_n
+        self.lookup_checked = 0
+        self.lookup_differed = 0
 
     def _check_adapter_precision(self, spec: ModelSpec, model: Any) -> None:
         meta = read_adapter_meta(spec.adapter or "")
@@ -140,65 +166,120 @@ class HFBackend:
     def generate_text(
         self, texts: Sequence[str], config: GenerationConfig, progress: ProgressFn | None = None
     ) -> list[Completion]:
-        import torch
-
         enc = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(enc[i]))
         results: list[Completion | None] = [None] * len(texts)
-        stopping = self._stopping(tuple(config.stop))
-        pad = self.tokenizer.pad_token_id
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            width = max(len(enc[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            attn = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids = enc[i]
-                input_ids[row, width - len(ids) :] = torch.tensor(ids)
-                attn[row, width - len(ids) :] = 1
-            gen_kwargs: dict[str, Any] = {
-                "max_new_tokens": config.max_new_tokens,
-                "pad_token_id": pad,
-                "eos_token_id": self.eos_ids,
-            }
-            if config.temperature > 0:
-                torch.manual_seed(config.seed)
-                gen_kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+            rows = [enc[i] for i in idx]
+            mode = self._lookup_mode(config)
+            if mode == "on":  # one prompt at a time: transformers' assisted generation is batch-1
+                for i, row in zip(idx, rows, strict=True):
+                    (toks,), dt, plen = self._generate_rows([row], config, lookup=True)
+                    results[i] = self._completion(toks, len(row), config, dt, 1, plen, "on")
             else:
-                gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if stopping is not None:
-                gen_kwargs["stopping_criteria"] = stopping
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                out = self.model.generate(
-                    input_ids=input_ids.to(self.device), attention_mask=attn.to(self.device), **gen_kwargs
-                )
-            dt = time.perf_counter() - t0
-            new = out[:, width:].cpu()
-            for row, i in enumerate(idx):
-                toks = new[row].tolist()
-                n = len(toks)
-                finish = "length"
-                for j, t in enumerate(toks):
-                    if t in self.eos_ids:
-                        n, finish = j, "stop"
-                        break
-                text = str(self.tokenizer.decode(toks[:n], skip_special_tokens=True))
-                for s in config.stop:
-                    cut = str(text).find(s)
-                    if cut >= 0:
-                        text, finish = text[:cut], "stop"
-                results[i] = Completion(
-                    text=text,
-                    prompt_tokens=len(enc[i]),
-                    completion_tokens=n,
-                    latency_s=dt,
-                    finish_reason=finish,
-                    raw={"batch_size": len(idx), "batch_time_s": round(dt, 4)},
-                )
+                outs, dt, plen = self._generate_rows(rows, config)
+                for i, row, toks in zip(idx, rows, outs, strict=True):
+                    tag = None
+                    if mode == "verify":  # keep the plain output; count where lookup differs
+                        (alt,), _, _ = self._generate_rows([row], config, lookup=True)
+                        same = self._finish(alt, config) == self._finish(toks, config)
+                        self.lookup_checked += 1
+                        self.lookup_differed += not same
+                        tag = "same" if same else "differs"
+                    results[i] = self._completion(toks, len(row), config, dt, len(idx), plen, tag)
             if progress:
                 progress(len(idx))
         return [r for r in results if r is not None]
+
+    def _lookup_mode(self, config: GenerationConfig) -> str:
+        """off | on | verify for the next batch (prompt lookup is for greedy decoding only)."""
+        mode = self.prompt_lookup
+        if mode == "off" or config.temperature > 0:
+            return "off"
+        if mode == "auto":
+            if self.lookup_differed:
+                return "off"
+            return "on" if self.lookup_checked >= self.prompt_lookup_verify_n else "verify"
+        return mode
+
+    def _generate_rows(
+        self, rows: Sequence[Sequence[int]], config: GenerationConfig, lookup: bool = False
+    ) -> tuple[list[list[int]], float, int]:
+        """New tokens per row (one `generate` call), its seconds, and the cached prefix length."""
+        import torch
+
+        plen, cache = 0, None
+        # not with prompt lookup: transformers' assisted decoding (5.24) prefills the whole input
+        # on top of a passed-in cache at its first step, so the prefix would be there twice
+        if self.prefix_cache is not None and not lookup:
+            plen, cache = self.prefix_cache.for_batch(self.model, rows, config.max_new_tokens, self.device)
+        input_ids, attn, width = batch_layout(rows, plen, self.tokenizer.pad_token_id)
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": config.max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": self.eos_ids,
+        }
+        if config.temperature > 0:
+            torch.manual_seed(config.seed)
+            gen_kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p)
+        else:
+            gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        stopping = self._stopping(tuple(config.stop))
+        if stopping is not None:
+            gen_kwargs["stopping_criteria"] = stopping
+        if cache is not None:
+            gen_kwargs[cache_kwarg()] = cache
+        if lookup:
+            gen_kwargs["prompt_lookup_num_tokens"] = self.prompt_lookup_tokens
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=attn.to(self.device), **gen_kwargs
+            )
+        dt = time.perf_counter() - t0
+        new = out[:, width:].cpu()
+        return [new[r].tolist() for r in range(len(rows))], dt, plen
+
+    def _finish(self, toks: list[int], config: GenerationConfig) -> tuple[str, int, str]:
+        """(text, completion tokens, finish reason): cut at the first EOS, then at a stop string."""
+        n = len(toks)
+        finish = "length"
+        for j, t in enumerate(toks):
+            if t in self.eos_ids:
+                n, finish = j, "stop"
+                break
+        text = str(self.tokenizer.decode(toks[:n], skip_special_tokens=True))
+        for s in config.stop:
+            cut = text.find(s)
+            if cut >= 0:
+                text, finish = text[:cut], "stop"
+        return text, n, finish
+
+    def _completion(
+        self,
+        toks: list[int],
+        prompt_tokens: int,
+        config: GenerationConfig,
+        dt: float,
+        batch: int,
+        prefix_tokens: int,
+        lookup: str | None,
+    ) -> Completion:
+        text, n, finish = self._finish(toks, config)
+        raw: dict[str, Any] = {"batch_size": batch, "batch_time_s": round(dt, 4)}
+        if prefix_tokens:
+            raw["prefix_cached_tokens"] = prefix_tokens
+        if lookup:
+            raw["prompt_lookup"] = lookup
+        return Completion(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=n,
+            latency_s=dt,
+            finish_reason=finish,
+            raw=raw,
+        )
 
     # -- log-likelihood --------------------------------------------------------------------------
     def adds_bos(self) -> bool:
