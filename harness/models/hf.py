@@ -34,6 +34,18 @@ def default_threads() -> int:
     return max(1, int(env)) if env else max(1, os.cpu_count() or 1)
 
 
+def contiguous_head_input(model: Any) -> Any:
+    """PLATFORM.md: with frozen PEFT weights the last-position slice fed to the LM head is
+    non-contiguous and hits a slow batched-matmul path at prefill; make it contiguous. Returns the
+    hook handle (None without an output embedding)."""
+    head = model.get_output_embeddings()
+    if head is None:
+        return None
+    return head.register_forward_pre_hook(
+        lambda _m, args: tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args)
+    )
+
+
 class HFBackend:
     def __init__(
         self,
@@ -88,14 +100,39 @@ class HFBackend:
 
             model = PeftModel.from_pretrained(model, spec.adapter, adapter_name=adapter_name)
         model.eval()
-        # PLATFORM.md: with frozen PEFT weights the last-position slice fed to the LM head is
-        # non-contiguous and hits a slow batched-matmul path at prefill; make it contiguous.
-        head = model.get_output_embeddings()
-        if head is not None:
-            head.register_forward_pre_hook(
-                lambda _m, args: tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args)
-            )
+        contiguous_head_input(model)
         self.model = model
+        self._setup_generation(prefix_cache, prompt_lookup, prompt_lookup_tokens, prompt_lookup_verify_n)
+
+    @classmethod
+    def from_model(
+        cls,
+        spec: ModelSpec,
+        model: Any,
+        tokenizer: Any,
+        *,
+        batch_size: int = 8,
+        device: str | None = None,
+        prefix_cache: bool | None = None,
+        prompt_lookup: str | None = "off",
+    ) -> HFBackend:
+        """A backend over an already loaded model and tokenizer (e.g. one being trained), left as
+        they are: no thread, eval-mode, padding-side or hook changes (the caller owns them;
+        padding is built by hand here). `spec` names the weights for the generation cache."""
+        self = cls.__new__(cls)
+        self.spec = spec
+        self.batch_size = max(1, batch_size)
+        self.device = device or str(getattr(model, "device", "cpu"))
+        self.tokenizer = tokenizer
+        self.model = model
+        self._setup_generation(prefix_cache, prompt_lookup, 10, 16)
+        return self
+
+    def _setup_generation(
+        self, prefix_cache: bool | None, prompt_lookup: str | None, lookup_tokens: int, verify_n: int
+    ) -> None:
+        if self.tokenizer.pad_token_id is None:
+            raise ValueError("the tokenizer needs a pad token")
         self._stop_cache: dict[tuple[str, ...], Any] = {}
         self.eos_ids = self._eos_ids()
         use_prefix = env_prefix_cache() if prefix_cache is None else prefix_cache
@@ -103,8 +140,8 @@ class HFBackend:
         self.prompt_lookup = env_prompt_lookup() if prompt_lookup is None else prompt_lookup
         if self.prompt_lookup not in PROMPT_LOOKUP_MODES:
             raise ValueError(f"prompt_lookup={self.prompt_lookup!r}: expected one of {PROMPT_LOOKUP_MODES}")
-        self.prompt_lookup_tokens = prompt_lookup_tokens
-        self.prompt_lookup_verify_n = prompt_lookup_verify_n
+        self.prompt_lookup_tokens = lookup_tokens
+        self.prompt_lookup_verify_n = verify_n
         self.lookup_checked = 0
         self.lookup_differed = 0
 
