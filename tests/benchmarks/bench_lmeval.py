@@ -129,6 +129,7 @@ def run_lm_eval(
         verbosity="ERROR",
     )
     wall = time.perf_counter() - t0
+    print(f"  lm-eval {task}: {wall:.1f} s (load {load()})", flush=True)
     samples = sorted(res["samples"][task], key=lambda x: x["doc_id"])
     return {
         "wall_s": wall,
@@ -149,6 +150,7 @@ def run_tunebench(backend: Any, suite: Any, samples: list[Any], spec: Any) -> di
             suite, spec, store=store, samples=samples, backend=backend, batch_size=8, progress=False
         )
         wall = time.perf_counter() - t0
+        print(f"  tunebench {suite.name}: {wall:.1f} s (load {load()})", flush=True)
         rows = {r.sample_id: r for r in store.iter_results(rec.id)}
         store.engine.dispose()
     t = rec.timing
