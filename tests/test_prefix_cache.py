@@ -11,7 +11,7 @@ import pytest
 
 from harness.models import parse_spec
 from harness.models.hf import HFBackend
-from harness.models.hf_fast import batch_layout, common_len, shared_prefix_len, smallest_window
+from harness.models.hf_fast import batch_layout, common_len, lookup_draft, shared_prefix_len, smallest_window
 from harness.types import GenerationConfig
 
 SYSTEM = (
@@ -101,9 +101,60 @@ def test_sampling_with_prefix_cache_is_unchanged(spec: Any) -> None:
     assert [_key(c) for c in cached] == [_key(c) for c in plain]
 
 
-def test_prompt_lookup_gives_identical_outputs(spec: Any, reference: list[tuple[str, int, str]]) -> None:
+LONG = GenerationConfig(max_new_tokens=40, temperature=0.0)
+
+
+@pytest.fixture(scope="module")
+def reference_long(spec: Any) -> list[tuple[str, int, str]]:
+    alone = backend(spec, 1, prefix_cache=False, prompt_lookup="off")
+    return [_key(alone.generate([p], LONG)[0]) for p in PROMPTS]
+
+
+@pytest.mark.parametrize("tokens", [3, 10])
+def test_batched_prompt_lookup_gives_identical_outputs(
+    spec: Any, reference_long: list[tuple[str, int, str]], tokens: int
+) -> None:
+    """The whole batch decodes with drafts (different acceptance per row, rejected drafts masked),
+    with the shared-prefix cache, and fewer forward passes than one per token."""
+    b = backend(spec, 4, prefix_cache=True, prompt_lookup="on", prompt_lookup_tokens=tokens)
+    calls = [0]
+    hook = b.model.register_forward_pre_hook(lambda _m, _a: calls.__setitem__(0, calls[0] + 1))
+    try:
+        outs = b.generate(PROMPTS, LONG)
+    finally:
+        hook.remove()
+    assert [_key(c) for c in outs] == reference_long
+    assert {c.raw["batch_size"] for c in outs if c.raw} == {4, 3}
+    assert all(c.raw and c.raw["prompt_lookup"] == "on" and c.raw["prefix_cached_tokens"] >= 40 for c in outs)
+    # plain decoding: one prefix pass, then a prefill and 39 decode steps per batch
+    assert calls[0] < 1 + 2 * 40
+
+
+def test_batched_prompt_lookup_stops_and_pads_like_generate(spec: Any) -> None:
+    """A stop string and EOS end rows at different lengths: texts, token counts and finish reasons
+    equal plain decoding's."""
+    b = backend(spec, 4, prompt_lookup="off")
+    plain = b.generate(PROMPTS, LONG)
+    stop = next(t[3:5] for t, _, _ in map(_key, plain) if len(t) > 6)  # a string the model writes
+    cfg = GenerationConfig(max_new_tokens=40, temperature=0.0, stop=[stop])
+    want = [_key(c) for c in backend(spec, 4, prompt_lookup="off").generate(PROMPTS, cfg)]
+    assert any(f == "stop" for _, _, f in want)
+    got = [
+        _key(c) for c in backend(spec, 4, prompt_lookup="on", prompt_lookup_tokens=4).generate(PROMPTS, cfg)
+    ]
+    assert got == want
+
+
+def test_prompt_lookup_falls_back_to_assisted_generation(
+    spec: Any, reference: list[tuple[str, int, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With logits processors in play, transformers' batch-1 assisted generation is used (and no
+    prefix cache: it would prefill the prefix twice)."""
+    import harness.models.hf as hf_module
+
+    monkeypatch.setattr(hf_module, "greedy_is_plain_argmax", lambda model: False)
     b = backend(spec, 4, prefix_cache=True, prompt_lookup="off", prompt_lookup_tokens=4)
-    b.generate(PROMPTS, GREEDY)  # a prefix is stored: lookup must not use it (see HFBackend._generate_rows)
+    b.generate(PROMPTS, GREEDY)  # a prefix is stored: assisted generation must not use it
     b.prompt_lookup = "on"
     outs = b.generate(PROMPTS, GREEDY)
     assert [_key(c) for c in outs] == reference
@@ -111,17 +162,28 @@ def test_prompt_lookup_gives_identical_outputs(spec: Any, reference: list[tuple[
     assert all(c.raw and "prefix_cached_tokens" not in c.raw for c in outs)
 
 
+def test_greedy_is_plain_argmax(spec: Any) -> None:
+    from harness.models.hf_fast import greedy_is_plain_argmax
+
+    b = backend(spec, 4)
+    assert greedy_is_plain_argmax(b.model)
+    b.model.generation_config.repetition_penalty = 1.3
+    try:
+        assert not greedy_is_plain_argmax(b.model)
+    finally:
+        b.model.generation_config.repetition_penalty = 1.0
+
+
 def test_prompt_lookup_verify_and_auto(spec: Any, reference: list[tuple[str, int, str]]) -> None:
-    """verify keeps the plain outputs and counts differences (a random tiny model has near-tied
-    logits, so 10-token drafts can flip one: that is what verification is for); auto uses lookup
-    alone only after its first prompts all matched."""
+    """verify keeps the plain outputs and counts differences; auto uses lookup alone only after
+    its first prompts all matched, and never after a difference."""
     verify = backend(spec, 4, prompt_lookup="verify")
     outs = verify.generate(PROMPTS, GREEDY)
     assert [_key(c) for c in outs] == reference
     tags = [c.raw["prompt_lookup"] for c in outs if c.raw]
     assert verify.lookup_checked == len(PROMPTS) == len(tags)
     assert verify.lookup_differed == tags.count("differs") and set(tags) <= {"same", "differs"}
-    auto = backend(spec, 4, prompt_lookup="auto", prompt_lookup_tokens=4, prompt_lookup_verify_n=4)
+    auto = backend(spec, 4, prompt_lookup="auto", prompt_lookup_verify_n=4)
     outs = auto.generate(PROMPTS, GREEDY)
     assert [_key(c) for c in outs] == reference
     tags = [c.raw.get("prompt_lookup") for c in outs if c.raw]
@@ -167,6 +229,10 @@ def test_helpers() -> None:
     assert common_len([1, 2, 3], [1, 2, 4]) == 2
     assert shared_prefix_len([[1, 2, 3], [1, 2, 3, 4]]) == 2  # one token left to prefill
     assert shared_prefix_len([[5, 1], [6, 1]]) == 0
+    # the first earlier occurrence of the last 2 tokens (else the last one), up to k tokens after it
+    assert lookup_draft([1, 2, 3, 4, 9, 1, 2], 2) == [3, 4]
+    assert lookup_draft([7, 5, 8, 6, 5], 3) == [8, 6, 5]
+    assert lookup_draft([1, 2, 3], 3) == [] and lookup_draft([1, 2, 1], 0) == []
     ids, attn, width = batch_layout([[1, 2, 3, 4], [1, 2, 5]], 2, 0)
     assert width == 4
     assert ids.tolist() == [[1, 2, 3, 4], [1, 2, 0, 5]]

@@ -19,6 +19,8 @@ from .hf_fast import (
     cache_kwarg,
     env_prefix_cache,
     env_prompt_lookup,
+    greedy_is_plain_argmax,
+    lookup_generate,
 )
 from .spec import read_adapter_meta
 
@@ -57,7 +59,7 @@ class HFBackend:
         adapter_name: str = "default",
         prefix_cache: bool | None = None,
         prompt_lookup: str | None = None,
-        prompt_lookup_tokens: int = 10,
+        prompt_lookup_tokens: int = 5,
         prompt_lookup_verify_n: int = 16,
     ):
         """`prefix_cache`: reuse the KV cache of the prefix every prompt of a batch shares (default:
@@ -125,7 +127,7 @@ class HFBackend:
         self.device = device or str(getattr(model, "device", "cpu"))
         self.tokenizer = tokenizer
         self.model = model
-        self._setup_generation(prefix_cache, prompt_lookup, 10, 16)
+        self._setup_generation(prefix_cache, prompt_lookup, 5, 16)
         return self
 
     def _setup_generation(
@@ -210,16 +212,16 @@ class HFBackend:
             idx = order[start : start + self.batch_size]
             rows = [enc[i] for i in idx]
             mode = self._lookup_mode(config)
-            if mode == "on":  # one prompt at a time: transformers' assisted generation is batch-1
-                for i, row in zip(idx, rows, strict=True):
-                    (toks,), dt, plen = self._generate_rows([row], config, lookup=True)
-                    results[i] = self._completion(toks, len(row), config, dt, 1, plen, "on")
+            if mode == "on":
+                outs, dts, plen, size = self._lookup_rows(rows, config)
+                for i, row, toks, dt in zip(idx, rows, outs, dts, strict=True):
+                    results[i] = self._completion(toks, len(row), config, dt, size, plen, "on")
             else:
                 outs, dt, plen = self._generate_rows(rows, config)
-                for i, row, toks in zip(idx, rows, outs, strict=True):
+                alts = self._lookup_rows(rows, config)[0] if mode == "verify" else outs
+                for i, row, toks, alt in zip(idx, rows, outs, alts, strict=True):
                     tag = None
                     if mode == "verify":  # keep the plain output; count where lookup differs
-                        (alt,), _, _ = self._generate_rows([row], config, lookup=True)
                         same = self._finish(alt, config) == self._finish(toks, config)
                         self.lookup_checked += 1
                         self.lookup_differed += not same
@@ -240,18 +242,54 @@ class HFBackend:
             return "on" if self.lookup_checked >= self.prompt_lookup_verify_n else "verify"
         return mode
 
+    def _lookup_rows(
+        self, rows: Sequence[Sequence[int]], config: GenerationConfig
+    ) -> tuple[list[list[int]], list[float], int, int]:
+        """Greedy tokens per row with prompt-lookup decoding, seconds per row, cached prefix length
+        and batch size: the whole batch at once (hf_fast.lookup_generate) when greedy is the plain
+        argmax, else one prompt at a time through transformers' assisted generation (batch-1 only,
+        but it applies the model's logits processors)."""
+        if greedy_is_plain_argmax(self.model):
+            outs, dt, plen = self._generate_rows(rows, config, lookup="batched")
+            return outs, [dt] * len(rows), plen, len(rows)
+        outs, dts = [], []
+        for row in rows:
+            (toks,), dt, _ = self._generate_rows([row], config, lookup="assisted")
+            outs.append(toks)
+            dts.append(dt)
+        return outs, dts, 0, 1
+
     def _generate_rows(
-        self, rows: Sequence[Sequence[int]], config: GenerationConfig, lookup: bool = False
+        self, rows: Sequence[Sequence[int]], config: GenerationConfig, lookup: str | None = None
     ) -> tuple[list[list[int]], float, int]:
-        """New tokens per row (one `generate` call), its seconds, and the cached prefix length."""
+        """New tokens per row (one call), its seconds, and the cached prefix length. `lookup`:
+        None (plain `generate`), "batched" (hf_fast.lookup_generate) or "assisted" (`generate`
+        with prompt_lookup_num_tokens, one row)."""
         import torch
 
         plen, cache = 0, None
-        # not with prompt lookup: transformers' assisted decoding (5.24) prefills the whole input
-        # on top of a passed-in cache at its first step, so the prefix would be there twice
-        if self.prefix_cache is not None and not lookup:
+        # not with assisted generation: transformers' assisted decoding (5.24) prefills the whole
+        # input on top of a passed-in cache at its first step, so the prefix would be there twice
+        if self.prefix_cache is not None and lookup != "assisted":
             plen, cache = self.prefix_cache.for_batch(self.model, rows, config.max_new_tokens, self.device)
         input_ids, attn, width = batch_layout(rows, plen, self.tokenizer.pad_token_id)
+        if lookup == "batched":
+            t0 = time.perf_counter()
+            outs = lookup_generate(
+                self.model,
+                rows,
+                input_ids,
+                attn,
+                prefix_len=plen,
+                cache=cache,
+                max_new_tokens=config.max_new_tokens,
+                eos_ids=self.eos_ids,
+                stopping=self._stopping(tuple(config.stop)),
+                pad_id=self.tokenizer.pad_token_id,
+                num_tokens=self.prompt_lookup_tokens,
+                device=self.device,
+            )
+            return outs, time.perf_counter() - t0, plen
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": config.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,
@@ -267,7 +305,7 @@ class HFBackend:
             gen_kwargs["stopping_criteria"] = stopping
         if cache is not None:
             gen_kwargs[cache_kwarg()] = cache
-        if lookup:
+        if lookup == "assisted":
             gen_kwargs["prompt_lookup_num_tokens"] = self.prompt_lookup_tokens
         t0 = time.perf_counter()
         with torch.inference_mode():

@@ -170,12 +170,14 @@ def alternate(repeats: int, a: Any, b: Any) -> tuple[list[dict[str, Any]], list[
     return ra, rb
 
 
-def set_features(backend: Any, prefix_cache: bool, prompt_lookup: str) -> None:
+def set_features(backend: Any, prefix_cache: bool, prompt_lookup: str, lookup_tokens: int = 0) -> None:
     """Switch the hf backend's cheaper-generation features (harness/models/hf_fast.py) in place."""
     from harness.models.hf_fast import PrefixCache
 
     backend.prefix_cache = PrefixCache() if prefix_cache else None
     backend.prompt_lookup = prompt_lookup
+    if lookup_tokens:
+        backend.prompt_lookup_tokens = lookup_tokens
     backend.lookup_checked = backend.lookup_differed = 0
 
 
@@ -214,7 +216,7 @@ def bench_generation(
     manager = manager_fn()
 
     def tunebench_with_features() -> dict[str, Any]:
-        set_features(backend, features["prefix_cache"], features["prompt_lookup"])
+        set_features(backend, features["prefix_cache"], features["prompt_lookup"], features["lookup_tokens"])
         try:
             return run_tunebench(backend, suite, items, spec)
         finally:
@@ -316,6 +318,7 @@ def main() -> None:
         default="on",
         help="tunebench's prompt-lookup decoding mode for the generation benchmark (default on)",
     )
+    ap.add_argument("--prompt-lookup-tokens", type=int, default=5, help="draft length for prompt lookup")
     ap.add_argument(
         "--no-prefix-cache", action="store_true", help="tunebench without the shared-prefix cache"
     )
@@ -366,6 +369,7 @@ def main() -> None:
         features = {
             "prefix_cache": not args.no_prefix_cache,
             "prompt_lookup": args.prompt_lookup,
+            "lookup_tokens": args.prompt_lookup_tokens,
             "compare_plain": not args.no_plain,
         }
         out["generation"] = bench_generation(backend, spec, manager_fn, args.n_gen, args.repeats, features)
