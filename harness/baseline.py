@@ -29,7 +29,7 @@ from .runner import LazyBackend, make_backend, run_suite
 from .store import Store, new_run_id
 from .store.baseline import recent_item_seconds
 from .suite import load_split
-from .types import FewShotConfig, ModelSpec, PromptConfig, RunRecord, Suite, stable_hash
+from .types import FewShotConfig, MetricInfo, ModelSpec, PromptConfig, RunRecord, Suite, stable_hash
 from .yamlio import load_model
 
 
@@ -82,6 +82,8 @@ class VariantScore(BaseModel):
     ci_high: float | None
     prompt_tokens_mean: float
     prompt: PromptConfig
+    n_evaluated: int | None = Field(None, description="dev items scored (racing; None: every dev item)")
+    dropped_round: int | None = Field(None, description="racing round the variant was dropped in")
 
 
 class BaselineResult(BaseModel):
@@ -95,6 +97,7 @@ class BaselineResult(BaseModel):
     variants: list[VariantScore]
     chosen: str
     test_run_id: str | None
+    racing: list[dict[str, Any]] | None = Field(None, description="rounds of a raced selection")
 
     def to_text(self) -> str:
         from .fmt import num, table
@@ -232,7 +235,10 @@ def select_baseline(
     backend: ModelBackend | LazyBackend | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    racing: bool = False,
 ) -> BaselineResult:
+    """`racing=True` scores the variants on dev in rounds and drops those the leader beats
+    significantly (harness/racing.py); the choice is among the variants scored on every dev item."""
     variants = candidate_variants(suite, variants)
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -262,7 +268,13 @@ def select_baseline(
     )
     scores: list[VariantScore] = []
     info = None
-    for v in variants:
+    dropped: list[VariantScore] = []
+    race_log = None
+    if racing:
+        scores, dropped, race_log, info = _race(
+            suite, spec, variants, metric, store, lazy, dev_split, dev_limit, batch_size, progress
+        )
+    for v in variants if not racing else []:
         rec = run_suite(
             suite,
             spec,
@@ -325,10 +337,58 @@ def select_baseline(
         metric=metric,
         dev_split=dev_split,
         test_split=test_split,
-        variants=scores,
+        variants=sorted(scores + dropped, key=lambda s: names.index(s.name)),
         chosen=best.name,
         test_run_id=test_rec.id if test_rec else None,
+        racing=race_log,
     )
     body: dict[str, Any] = result.model_dump(mode="json")
     store.put_record("baseline", result.id, body, ref=f"{suite.name}:{spec.label}")
     return result
+
+
+def _race(
+    suite: Suite,
+    spec: ModelSpec,
+    variants: Sequence[PromptConfig],
+    metric: str,
+    store: Store,
+    lazy: LazyBackend,
+    dev_split: str,
+    dev_limit: int | None,
+    batch_size: int,
+    progress: bool,
+) -> tuple[list[VariantScore], list[VariantScore], list[dict[str, Any]], MetricInfo]:
+    """(variants scored on every dev item, dropped variants with partial figures, rounds log, what
+    the metric means)."""
+    from .racing import race_variants
+
+    raced, log, info = race_variants(
+        suite,
+        spec,
+        variants,
+        metric=metric,
+        store=store,
+        backend=lazy,
+        dev_split=dev_split,
+        dev_limit=dev_limit,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    full: list[VariantScore] = []
+    partial: list[VariantScore] = []
+    for r in raced:
+        m = r.record.metrics[metric]
+        score = VariantScore(
+            name=r.prompt.name,
+            run_id=r.record.id,
+            dev_value=m.value,
+            ci_low=m.ci_low,
+            ci_high=m.ci_high,
+            prompt_tokens_mean=r.record.usage.get("prompt_tokens_mean", 0.0),
+            prompt=r.prompt,
+            n_evaluated=r.n_evaluated,
+            dropped_round=r.dropped_round,
+        )
+        (partial if r.dropped_round is not None else full).append(score)
+    return full, partial, log, info

@@ -95,6 +95,31 @@ class TrainConfig(BaseModel):
     )
     seed: int = Field(default=0, description="Random seed (data order, LoRA init, dropout).")
 
+    # Early stopping on the task metric (trainers/early_stop.py); off unless eval_suite is set
+    eval_suite: str | None = Field(
+        default=None,
+        description="Suite (built-in name or folder) whose metric is evaluated on a dev slice every "
+        "eval_every_steps steps, greedy and batched through the hf backend and the runner; training "
+        "stops after eval_patience evaluations without improvement. Off when unset.",
+    )
+    eval_metric: str | None = Field(
+        default=None, description="Metric watched; default: the suite's primary metric."
+    )
+    eval_split: str = Field(
+        default="dev", description="Split the slice is drawn from (its first eval_limit items); never test."
+    )
+    eval_limit: int = Field(default=40, ge=1, description="Items evaluated each time.")
+    eval_every_steps: int = Field(default=25, ge=1, description="Evaluate every this many optimizer steps.")
+    eval_patience: int = Field(
+        default=3, ge=1, description="Stop after this many evaluations in a row without improvement."
+    )
+    eval_min_delta: float = Field(
+        default=0.0, ge=0.0, description="An evaluation improves on the best so far only by more than this."
+    )
+    eval_keep_best: bool = Field(
+        default=True, description="At the end, restore the LoRA weights of the best evaluation."
+    )
+
     # Speed
     threads: int | None = Field(
         default=None,
@@ -127,6 +152,15 @@ class TrainConfig(BaseModel):
     def _check_combinations(self) -> TrainConfig:
         if self.early_stopping_patience is not None and not self.eval_file:
             raise ValueError("early_stopping_patience needs eval_file (it watches the eval loss)")
+        if self.eval_suite and self.early_stopping_patience is not None:
+            raise ValueError(
+                "early_stopping_patience (eval loss) and eval_suite (task metric) both stop training and "
+                "restore a best adapter: use one"
+            )
+        if self.eval_metric and not self.eval_suite:
+            raise ValueError("eval_metric needs eval_suite (the suite that produces it)")
+        if self.eval_suite and self.eval_split == "test":
+            raise ValueError("eval_split must not be the test split: the test split is for the final report")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError("max_steps must be -1 (use num_epochs) or a positive number")
         return self

@@ -77,6 +77,10 @@ class TrainResult(BaseModel):
         "('train') and validation ('val') examples (trainers/eot.py); empty when not measured.",
     )
     eot_token: str | None = Field(default=None, description="The end-of-turn token eot_prob is about.")
+    eval_metric: str | None = Field(None, description="Task metric watched during training (eval_suite).")
+    eval_metric_curve: list[tuple[int, float | None]] = Field(
+        default_factory=list, description="(step, task metric on the dev slice) for every evaluation."
+    )
     notes: list[str] = Field(default_factory=list, description="Other things worth knowing about the run.")
 
 
@@ -127,6 +131,14 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
         raise InputError(f"{config.base_model}: the tokenizer has no chat template; training needs one")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    metric_stopper = None
+    if config.eval_suite:  # early stopping on the task metric (trainers/early_stop.py); checks the suite
+        from trainers import early_stop
+
+        precision = str(dtype).removeprefix("torch.")
+        metric_stopper = early_stop.from_config(
+            config, tokenizer, quantization=quantization, dtype=precision, guard_4bit=cpu_4bit
+        )
     model = load_base_model(config, dtype, quantization, cuda)
     out.mkdir(parents=True, exist_ok=True)  # inputs are valid: from here on the run writes
 
@@ -175,11 +187,13 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
         dataloader_num_workers=0,
         seed=config.seed,
     )
-    callbacks = []
+    callbacks: list[Any] = []
     stopper = None
     if early_stopping:
         stopper = EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience or 1)
         callbacks.append(stopper)
+    if metric_stopper is not None:
+        callbacks.append(metric_stopper)
     with _quiet_datasets(not progress):
         trainer = TunebenchSFTTrainer(
             model=model,
@@ -205,7 +219,9 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     train_runtime = float(train_output.metrics.get("train_runtime", 0.0))
     early_stopped = bool(
         stopper is not None and stopper.early_stopping_patience_counter >= stopper.early_stopping_patience
-    )
+    ) or bool(metric_stopper is not None and metric_stopper.stopped)
+    if metric_stopper is not None:
+        notes += metric_stopper.notes
     # Did it learn to stop? p(end of turn | prompt + reference answer), measured before the repack count
     # below so that the count covers this forward pass too
     eot_prob, eot_token = measure_eot(
@@ -248,7 +264,8 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     history = trainer.state.log_history
     train_curve = [(int(h["step"]), float(h["loss"])) for h in history if "loss" in h and "step" in h]
     eval_curve = [(float(h["epoch"]), float(h["eval_loss"])) for h in history if "eval_loss" in h]
-    train_seconds = max(train_runtime - trainer.eval_seconds, 1e-9)
+    eval_seconds = trainer.eval_seconds + (metric_stopper.eval_seconds if metric_stopper is not None else 0.0)
+    train_seconds = max(train_runtime - eval_seconds, 1e-9)
     result = TrainResult(
         config=config.model_dump(),
         data_hash=data_hash,
@@ -275,6 +292,8 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
         early_stopped=early_stopped,
         eot_prob=eot_prob,
         eot_token=eot_token,
+        eval_metric=metric_stopper.metric if metric_stopper is not None else None,
+        eval_metric_curve=metric_stopper.curve if metric_stopper is not None else [],
         notes=notes,
     )
     (out / RESULT_FILE).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")

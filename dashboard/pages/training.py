@@ -55,6 +55,38 @@ else:
         else:
             c.plot(c.loss_chart(ev, "epoch"), extra=110)
 
+# the task metric on the dev slice during training (early stopping on the task metric: eval_suite)
+metric_rows = [
+    (r["body"].get("id") or r["id"], float(pt[0]), float(pt[1]), r["body"].get("eval_metric") or "metric")
+    for r in recs
+    if (r["body"].get("id") or r["id"]) in chosen
+    for pt in r["body"].get("eval_metric_curve") or []
+    if isinstance(pt, (list, tuple)) and len(pt) >= 2 and pt[1] is not None
+]
+if metric_rows:
+    import altair as alt
+    import pandas as pd
+
+    metric_frame = pd.DataFrame(metric_rows, columns=["run", "x", "value", "metric"])
+    names = ", ".join(sorted(set(metric_frame["metric"])))
+    st.caption(
+        f"task metric on the dev slice during training ({names}; training stops when it stops improving)"
+    )
+    c.plot(
+        alt.Chart(metric_frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("x:Q", title="optimizer step"),
+            y=alt.Y("value:Q", title=names, scale=alt.Scale(zero=False)),
+            color=alt.Color(
+                "run:N", scale=alt.Scale(scheme="category10"), legend=alt.Legend(orient="bottom", title=None)
+            ),
+            tooltip=["run:N", "x:Q", alt.Tooltip("value:Q", format=".4f")],
+        )
+        .properties(height=280),
+        extra=110,
+    )
+
 st.subheader("Sweep: hyperparameters against results")
 all_params = st.toggle("show every hyperparameter (not only those that vary)", key="train_all_params")
 sweep = data.sweep_frame(store, recs, all_params=all_params)

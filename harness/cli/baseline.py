@@ -22,6 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dev-limit", type=int, default=None, help="score variants on the first N dev samples")
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--no-test", action="store_true", help="select only; do not run the test split")
+    p.add_argument(
+        "--race",
+        action="store_true",
+        help="score variants on dev in rounds (25%%, 50%%, 100%% of the items) and drop those the leader "
+        "beats significantly (paired bootstrap); choose among the variants scored on every item",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=main)
 
@@ -60,8 +66,13 @@ def main(args: argparse.Namespace) -> int:
         run_test=not args.no_test,
         batch_size=args.batch_size,
         progress=not args.no_progress,
+        racing=args.race,
     )
     print(res.to_text())
+    if res.racing:
+        from reports.console.racing import racing_text
+
+        print(racing_text(res.model_dump(mode="json")))
     if res.test_run_id:
         rec = store.get_run(res.test_run_id)
         print(f"\nbaseline ({res.chosen}) on {res.test_split}: run {rec.id}")

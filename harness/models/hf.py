@@ -12,6 +12,16 @@ from typing import Any
 
 from ..types import Completion, GenerationConfig, ModelSpec
 from .base import Messages, ProgressFn, backend_registry
+from .hf_fast import (
+    PROMPT_LOOKUP_MODES,
+    PrefixCache,
+    batch_layout,
+    cache_kwarg,
+    env_prefix_cache,
+    env_prompt_lookup,
+    greedy_is_plain_argmax,
+    lookup_generate,
+)
 from .spec import read_adapter_meta
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -26,6 +36,18 @@ def default_threads() -> int:
     return max(1, int(env)) if env else max(1, os.cpu_count() or 1)
 
 
+def contiguous_head_input(model: Any) -> Any:
+    """PLATFORM.md: with frozen PEFT weights the last-position slice fed to the LM head is
+    non-contiguous and hits a slow batched-matmul path at prefill; make it contiguous. Returns the
+    hook handle (None without an output embedding)."""
+    head = model.get_output_embeddings()
+    if head is None:
+        return None
+    return head.register_forward_pre_hook(
+        lambda _m, args: tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args)
+    )
+
+
 class HFBackend:
     def __init__(
         self,
@@ -35,7 +57,16 @@ class HFBackend:
         threads: int | None = None,
         device: str | None = None,
         adapter_name: str = "default",
+        prefix_cache: bool | None = None,
+        prompt_lookup: str | None = None,
+        prompt_lookup_tokens: int = 5,
+        prompt_lookup_verify_n: int = 16,
     ):
+        """`prefix_cache`: reuse the KV cache of the prefix every prompt of a batch shares (default:
+        on unless TUNEBENCH_PREFIX_CACHE=0). `prompt_lookup`: prompt-lookup decoding for greedy
+        generation, off | on | verify | auto (default: TUNEBENCH_PROMPT_LOOKUP, else off), drafting
+        `prompt_lookup_tokens` tokens; `auto` checks the first `prompt_lookup_verify_n` prompts both
+        ways and keeps it only if every output matched. See harness/models/hf_fast.py."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -75,16 +106,50 @@ class HFBackend:
             # refuse an adapter that changes nothing before any sample runs (InputError, exit 2)
             check_adapter_effect(model, self.tokenizer, spec, adapter_name)
         model.eval()
-        # PLATFORM.md: with frozen PEFT weights the last-position slice fed to the LM head is
-        # non-contiguous and hits a slow batched-matmul path at prefill; make it contiguous.
-        head = model.get_output_embeddings()
-        if head is not None:
-            head.register_forward_pre_hook(
-                lambda _m, args: tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args)
-            )
+        contiguous_head_input(model)
         self.model = model
+        self._setup_generation(prefix_cache, prompt_lookup, prompt_lookup_tokens, prompt_lookup_verify_n)
+
+    @classmethod
+    def from_model(
+        cls,
+        spec: ModelSpec,
+        model: Any,
+        tokenizer: Any,
+        *,
+        batch_size: int = 8,
+        device: str | None = None,
+        prefix_cache: bool | None = None,
+        prompt_lookup: str | None = "off",
+    ) -> HFBackend:
+        """A backend over an already loaded model and tokenizer (e.g. one being trained), left as
+        they are: no thread, eval-mode, padding-side or hook changes (the caller owns them;
+        padding is built by hand here). `spec` names the weights for the generation cache."""
+        self = cls.__new__(cls)
+        self.spec = spec
+        self.batch_size = max(1, batch_size)
+        self.device = device or str(getattr(model, "device", "cpu"))
+        self.tokenizer = tokenizer
+        self.model = model
+        self._setup_generation(prefix_cache, prompt_lookup, 5, 16)
+        return self
+
+    def _setup_generation(
+        self, prefix_cache: bool | None, prompt_lookup: str | None, lookup_tokens: int, verify_n: int
+    ) -> None:
+        if self.tokenizer.pad_token_id is None:
+            raise ValueError("the tokenizer needs a pad token")
         self._stop_cache: dict[tuple[str, ...], Any] = {}
         self.eos_ids = self._eos_ids()
+        use_prefix = env_prefix_cache() if prefix_cache is None else prefix_cache
+        self.prefix_cache: PrefixCache | None = PrefixCache() if use_prefix else None
+        self.prompt_lookup = env_prompt_lookup() if prompt_lookup is None else prompt_lookup
+        if self.prompt_lookup not in PROMPT_LOOKUP_MODES:
+            raise ValueError(f"prompt_lookup={self.prompt_lookup!r}: expected one of {PROMPT_LOOKUP_MODES}")
+        self.prompt_lookup_tokens = lookup_tokens
+        self.prompt_lookup_verify_n = verify_n
+        self.lookup_checked = 0
+        self.lookup_differed = 0
 
     def _check_adapter_precision(self, spec: ModelSpec, model: Any) -> None:
         meta = read_adapter_meta(spec.adapter or "")
@@ -150,79 +215,179 @@ class HFBackend:
         adapter_names: Sequence[str] | None = None,
     ) -> list[Completion]:
         """`adapter_names` (one per text, PEFT models only): each row runs with its own adapter,
-        "__base__" for none, in one mixed batch (see harness/models/multi.py)."""
-        import torch
-
+        "__base__" for none, in one mixed batch (see harness/models/multi.py); such batches use
+        neither the prefix cache (its keys and values would be one adapter's) nor prompt lookup."""
         enc = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(enc[i]))
         results: list[Completion | None] = [None] * len(texts)
-        stopping = self._stopping(tuple(config.stop))
-        pad = self.tokenizer.pad_token_id
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            width = max(len(enc[i]) for i in idx)
-            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            attn = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids = enc[i]
-                input_ids[row, width - len(ids) :] = torch.tensor(ids)
-                attn[row, width - len(ids) :] = 1
-            gen_kwargs: dict[str, Any] = {
-                "max_new_tokens": config.max_new_tokens,
-                "pad_token_id": pad,
-                "eos_token_id": self.eos_ids,
-            }
-            if config.temperature > 0:
-                # seeded per sample (run seed + prompt text), not per batch: see models/sampling.py
-                from .sampling import sampling_kwargs
-
-                gen_kwargs.update(
-                    sampling_kwargs([texts[i] for i in idx], config.temperature, config.top_p, config.seed)
-                )
+            rows = [enc[i] for i in idx]
+            row_texts = [texts[i] for i in idx]
+            names = None if adapter_names is None else [adapter_names[i] for i in idx]
+            mode = "off" if names is not None else self._lookup_mode(config)
+            if mode == "on":
+                outs, dts, plen, size = self._lookup_rows(rows, config, row_texts)
+                for i, row, toks, dt in zip(idx, rows, outs, dts, strict=True):
+                    results[i] = self._completion(toks, len(row), config, dt, size, plen, "on")
             else:
-                gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if stopping is not None:
-                gen_kwargs["stopping_criteria"] = stopping
-            if adapter_names is not None:
-                gen_kwargs["adapter_names"] = [adapter_names[i] for i in idx]
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                out = self.model.generate(
-                    input_ids=input_ids.to(self.device), attention_mask=attn.to(self.device), **gen_kwargs
-                )
-            dt = time.perf_counter() - t0
-            new = out[:, width:].cpu()
-            for row, i in enumerate(idx):
-                toks = new[row].tolist()
-                n = len(toks)
-                finish = "length"
-                for j, t in enumerate(toks):
-                    if t in self.eos_ids:
-                        n, finish = j, "stop"
-                        break
-                else:
-                    # a row a stop string ended early is padded to the batch's length: those pads
-                    # are not output, and the row did not run to the limit
-                    while n > 0 and toks[n - 1] == pad:
-                        n -= 1
-                    if n < config.max_new_tokens:
-                        finish = "stop"
-                text = str(self.tokenizer.decode(toks[:n], skip_special_tokens=True))
-                for s in config.stop:
-                    cut = str(text).find(s)
-                    if cut >= 0:
-                        text, finish = text[:cut], "stop"
-                results[i] = Completion(
-                    text=text,
-                    prompt_tokens=len(enc[i]),
-                    completion_tokens=n,
-                    latency_s=dt,
-                    finish_reason=finish,
-                    raw={"batch_size": len(idx), "batch_time_s": round(dt, 4)},
-                )
+                outs, dt, plen = self._generate_rows(rows, config, row_texts, adapter_names=names)
+                alts = self._lookup_rows(rows, config, row_texts)[0] if mode == "verify" else outs
+                for i, row, toks, alt in zip(idx, rows, outs, alts, strict=True):
+                    tag = None
+                    if mode == "verify":  # keep the plain output; count where lookup differs
+                        same = self._finish(alt, config) == self._finish(toks, config)
+                        self.lookup_checked += 1
+                        self.lookup_differed += not same
+                        tag = "same" if same else "differs"
+                    results[i] = self._completion(toks, len(row), config, dt, len(idx), plen, tag)
             if progress:
                 progress(len(idx))
         return [r for r in results if r is not None]
+
+    def _lookup_mode(self, config: GenerationConfig) -> str:
+        """off | on | verify for the next batch (prompt lookup is for greedy decoding only)."""
+        mode = self.prompt_lookup
+        if mode == "off" or config.temperature > 0:
+            return "off"
+        if mode == "auto":
+            if self.lookup_differed:
+                return "off"
+            return "on" if self.lookup_checked >= self.prompt_lookup_verify_n else "verify"
+        return mode
+
+    def _lookup_rows(
+        self, rows: Sequence[Sequence[int]], config: GenerationConfig, texts: Sequence[str]
+    ) -> tuple[list[list[int]], list[float], int, int]:
+        """Greedy tokens per row with prompt-lookup decoding, seconds per row, cached prefix length
+        and batch size: the whole batch at once (hf_fast.lookup_generate) when greedy is the plain
+        argmax, else one prompt at a time through transformers' assisted generation (batch-1 only,
+        but it applies the model's logits processors)."""
+        if greedy_is_plain_argmax(self.model):
+            outs, dt, plen = self._generate_rows(rows, config, texts, lookup="batched")
+            return outs, [dt] * len(rows), plen, len(rows)
+        outs, dts = [], []
+        for row, text in zip(rows, texts, strict=True):
+            (toks,), dt, _ = self._generate_rows([row], config, [text], lookup="assisted")
+            outs.append(toks)
+            dts.append(dt)
+        return outs, dts, 0, 1
+
+    def _generate_rows(
+        self,
+        rows: Sequence[Sequence[int]],
+        config: GenerationConfig,
+        texts: Sequence[str],
+        lookup: str | None = None,
+        adapter_names: Sequence[str] | None = None,
+    ) -> tuple[list[list[int]], float, int]:
+        """New tokens per row (one call), its seconds, and the cached prefix length. `texts` are
+        the rows' prompts (they seed sampling per sample). `lookup`: None (plain `generate`),
+        "batched" (hf_fast.lookup_generate) or "assisted" (`generate` with
+        prompt_lookup_num_tokens, one row). `adapter_names`: each row's adapter (mixed batch)."""
+        import torch
+
+        plen, cache = 0, None
+        # not with assisted generation: transformers' assisted decoding (5.24) prefills the whole
+        # input on top of a passed-in cache at its first step, so the prefix would be there twice;
+        # not in a mixed-adapter batch: the cached prefix was computed under one adapter
+        if self.prefix_cache is not None and lookup != "assisted" and adapter_names is None:
+            plen, cache = self.prefix_cache.for_batch(self.model, rows, config.max_new_tokens, self.device)
+        input_ids, attn, width = batch_layout(rows, plen, self.tokenizer.pad_token_id)
+        if lookup == "batched":
+            t0 = time.perf_counter()
+            outs = lookup_generate(
+                self.model,
+                rows,
+                input_ids,
+                attn,
+                prefix_len=plen,
+                cache=cache,
+                max_new_tokens=config.max_new_tokens,
+                eos_ids=self.eos_ids,
+                stopping=self._stopping(tuple(config.stop)),
+                pad_id=self.tokenizer.pad_token_id,
+                num_tokens=self.prompt_lookup_tokens,
+                device=self.device,
+            )
+            return outs, time.perf_counter() - t0, plen
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": config.max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": self.eos_ids,
+        }
+        if config.temperature > 0:
+            # seeded per sample (run seed + prompt text), not per batch: see models/sampling.py
+            from .sampling import sampling_kwargs
+
+            gen_kwargs.update(sampling_kwargs(texts, config.temperature, config.top_p, config.seed))
+        else:
+            gen_kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        stopping = self._stopping(tuple(config.stop))
+        if stopping is not None:
+            gen_kwargs["stopping_criteria"] = stopping
+        if cache is not None:
+            gen_kwargs[cache_kwarg()] = cache
+        if lookup == "assisted":
+            gen_kwargs["prompt_lookup_num_tokens"] = self.prompt_lookup_tokens
+        if adapter_names is not None:
+            gen_kwargs["adapter_names"] = list(adapter_names)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=attn.to(self.device), **gen_kwargs
+            )
+        dt = time.perf_counter() - t0
+        new = out[:, width:].cpu()
+        return [new[r].tolist() for r in range(len(rows))], dt, plen
+
+    def _finish(self, toks: list[int], config: GenerationConfig) -> tuple[str, int, str]:
+        """(text, completion tokens, finish reason): cut at the first EOS, then at a stop string."""
+        n = len(toks)
+        finish = "length"
+        for j, t in enumerate(toks):
+            if t in self.eos_ids:
+                n, finish = j, "stop"
+                break
+        else:
+            # a row a stop string ended early is padded to the batch's length: those pads are not
+            # output, and the row did not run to the limit
+            pad = self.tokenizer.pad_token_id
+            while n > 0 and toks[n - 1] == pad:
+                n -= 1
+            if n < config.max_new_tokens:
+                finish = "stop"
+        text = str(self.tokenizer.decode(toks[:n], skip_special_tokens=True))
+        for s in config.stop:
+            cut = text.find(s)
+            if cut >= 0:
+                text, finish = text[:cut], "stop"
+        return text, n, finish
+
+    def _completion(
+        self,
+        toks: list[int],
+        prompt_tokens: int,
+        config: GenerationConfig,
+        dt: float,
+        batch: int,
+        prefix_tokens: int,
+        lookup: str | None,
+    ) -> Completion:
+        text, n, finish = self._finish(toks, config)
+        raw: dict[str, Any] = {"batch_size": batch, "batch_time_s": round(dt, 4)}
+        if prefix_tokens:
+            raw["prefix_cached_tokens"] = prefix_tokens
+        if lookup:
+            raw["prompt_lookup"] = lookup
+        return Completion(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=n,
+            latency_s=dt,
+            finish_reason=finish,
+            raw=raw,
+        )
 
     # -- log-likelihood --------------------------------------------------------------------------
     def adds_bos(self) -> bool:

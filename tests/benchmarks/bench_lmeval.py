@@ -7,6 +7,10 @@ the same model object, one process, one machine, one go (issue 8, benchmarks 1 a
    task lmeval_tasks/tunebench_ticket_triage_gen.yaml whose `prompt` field is the exact text
    tunebench sends (it starts with "<bos>" as text; lm-eval then encodes it without adding a
    second BOS, as tunebench does). Reports samples/s both ways and the identical-output share.
+   tunebench runs with its cheaper-generation features (harness/models/hf_fast.py): the shared-
+   prefix KV cache and, by default, prompt-lookup decoding (`--prompt-lookup off|on|verify|auto`,
+   `--no-prefix-cache`); a third run without them (`--no-plain` skips it) shows what they change
+   and that its outputs are the same.
 2. multiple choice: the general suite's 152 mc test items, scored by log-likelihood. tunebench:
    `run_suite` on those samples. lm-eval: the local multiple_choice task
    lmeval_tasks/tunebench_general_mc.yaml (doc_to_text = metadata.context, doc_to_choice = choices,
@@ -125,6 +129,7 @@ def run_lm_eval(
         verbosity="ERROR",
     )
     wall = time.perf_counter() - t0
+    print(f"  lm-eval {task}: {wall:.1f} s (load {load()})", flush=True)
     samples = sorted(res["samples"][task], key=lambda x: x["doc_id"])
     return {
         "wall_s": wall,
@@ -145,6 +150,7 @@ def run_tunebench(backend: Any, suite: Any, samples: list[Any], spec: Any) -> di
             suite, spec, store=store, samples=samples, backend=backend, batch_size=8, progress=False
         )
         wall = time.perf_counter() - t0
+        print(f"  tunebench {suite.name}: {wall:.1f} s (load {load()})", flush=True)
         rows = {r.sample_id: r for r in store.iter_results(rec.id)}
         store.engine.dispose()
     t = rec.timing
@@ -162,6 +168,17 @@ def alternate(repeats: int, a: Any, b: Any) -> tuple[list[dict[str, Any]], list[
         ra.append(a())
         rb.append(b())
     return ra, rb
+
+
+def set_features(backend: Any, prefix_cache: bool, prompt_lookup: str, lookup_tokens: int = 0) -> None:
+    """Switch the hf backend's cheaper-generation features (harness/models/hf_fast.py) in place."""
+    from harness.models.hf_fast import PrefixCache
+
+    backend.prefix_cache = PrefixCache() if prefix_cache else None
+    backend.prompt_lookup = prompt_lookup
+    if lookup_tokens:
+        backend.prompt_lookup_tokens = lookup_tokens
+    backend.lookup_checked = backend.lookup_differed = 0
 
 
 def speed(runs: list[dict[str, Any]], n: int) -> dict[str, float]:
@@ -183,7 +200,9 @@ def load() -> str:
         return "?"
 
 
-def bench_generation(backend: Any, spec: Any, manager_fn: Any, n: int, repeats: int) -> dict[str, Any]:
+def bench_generation(
+    backend: Any, spec: Any, manager_fn: Any, n: int, repeats: int, features: dict[str, Any]
+) -> dict[str, Any]:
     from harness import load_split, load_suite
 
     suite = load_suite("ticket-triage")
@@ -195,11 +214,24 @@ def bench_generation(backend: Any, spec: Any, manager_fn: Any, n: int, repeats: 
         )
     items = all_test[:n]
     manager = manager_fn()
-    tb_runs, lm_runs = alternate(
-        repeats,
-        lambda: run_tunebench(backend, suite, items, spec),
-        lambda: run_lm_eval(backend, manager, GEN_TASK, n, {}),
-    )
+
+    def tunebench_with_features() -> dict[str, Any]:
+        set_features(backend, features["prefix_cache"], features["prompt_lookup"], features["lookup_tokens"])
+        try:
+            return run_tunebench(backend, suite, items, spec)
+        finally:
+            set_features(backend, False, "off")
+
+    plain_runs: list[dict[str, Any]] = []
+
+    def lm_eval_then_plain() -> dict[str, Any]:
+        out = run_lm_eval(backend, manager, GEN_TASK, n, {})
+        if features["compare_plain"]:  # tunebench without the features, same batches (issue 8's row 5)
+            plain_runs.append(run_tunebench(backend, suite, items, spec))
+        return out
+
+    set_features(backend, False, "off")
+    tb_runs, lm_runs = alternate(repeats, tunebench_with_features, lm_eval_then_plain)
     tb_texts = [r.completion.text for r in tb_runs[-1]["rows"]]
     lm_texts = [str(s["filtered_resps"][0]) for s in lm_runs[-1]["samples"]]
     sent = [r.prompt_text for r in tb_runs[-1]["rows"]]
@@ -213,10 +245,21 @@ def bench_generation(backend: Any, spec: Any, manager_fn: Any, n: int, repeats: 
     # lm-eval and tunebench must see the same tokens: one BOS (from the template text), no second one
     tok = backend.tokenizer
     lm_ids = tok(lm_ctx[0], add_special_tokens=False)["input_ids"]
+    raws = [r.completion.raw or {} for r in tb_runs[-1]["rows"]]
+    extra: dict[str, Any] = {
+        "features": {k: v for k, v in features.items() if k != "compare_plain"},
+        "prefix_cached_tokens_mean": sum(r.get("prefix_cached_tokens", 0) for r in raws) / n,
+        "prompt_lookup_rows": sum(1 for r in raws if r.get("prompt_lookup") == "on"),
+    }
+    if plain_runs:
+        plain_texts = [r.completion.text for r in plain_runs[-1]["rows"]]
+        extra["tunebench_plain"] = speed(plain_runs, n)
+        extra["identical_to_plain"] = sum(a == b for a, b in zip(tb_texts, plain_texts, strict=True))
     return {
         "items": n,
         "tunebench": speed(tb_runs, n),
         "lm_eval": speed(lm_runs, n),
+        **extra,
         "identical_outputs": same,
         "identical_share": same / n,
         "same_prompt_text": sum(a == b for a, b in zip(sent, lm_ctx, strict=True)),
@@ -269,6 +312,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="runs per side, alternating; the best is used")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--model", default="default")
+    ap.add_argument(
+        "--prompt-lookup",
+        choices=["off", "on", "verify", "auto"],
+        default="on",
+        help="tunebench's prompt-lookup decoding mode for the generation benchmark (default on)",
+    )
+    ap.add_argument("--prompt-lookup-tokens", type=int, default=5, help="draft length for prompt lookup")
+    ap.add_argument(
+        "--no-prefix-cache", action="store_true", help="tunebench without the shared-prefix cache"
+    )
+    ap.add_argument(
+        "--no-plain", action="store_true", help="skip the extra tunebench run without the features"
+    )
     args = ap.parse_args()
     os.chdir(ROOT)  # the task YAMLs name their data files relative to the repository root
 
@@ -310,7 +366,13 @@ def main() -> None:
     )
     backend.loglikelihood([("Question: hi\nAnswer:", " yes")], add_bos=True)
     if args.only in (None, "gen"):
-        out["generation"] = bench_generation(backend, spec, manager_fn, args.n_gen, args.repeats)
+        features = {
+            "prefix_cache": not args.no_prefix_cache,
+            "prompt_lookup": args.prompt_lookup,
+            "lookup_tokens": args.prompt_lookup_tokens,
+            "compare_plain": not args.no_plain,
+        }
+        out["generation"] = bench_generation(backend, spec, manager_fn, args.n_gen, args.repeats, features)
     if args.only in (None, "mc"):
         out["mc"] = bench_mc(backend, spec, manager_fn, args.repeats)
     out["load_after"] = load()
@@ -342,6 +404,17 @@ def main() -> None:
             f"({100 * g['identical_share']:.1f}%); same prompt text {g['same_prompt_text']}/{g['items']}; "
             f"BOS tokens at the start of lm-eval's input: {g['bos_tokens_at_start']}"
         )
+        print(
+            f"generation features {g['features']}: cached prefix {g['prefix_cached_tokens_mean']:.0f} tokens/item, "
+            f"prompt lookup on {g['prompt_lookup_rows']}/{g['items']} items"
+        )
+        if "tunebench_plain" in g:
+            p = g["tunebench_plain"]
+            print(
+                f"tunebench without the features: {p['samples_per_s']:.2f} smp/s (features on: "
+                f"{g['tunebench']['samples_per_s'] / p['samples_per_s']:.2f}x); identical outputs "
+                f"{g['identical_to_plain']}/{g['items']}"
+            )
     if "mc" in out:
         c = out["mc"]
         print(
