@@ -10,7 +10,7 @@ import pytest
 
 from harness.store import Store
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
 def _record(rid: str, curve: list[list[float]] | None) -> dict[str, Any]:
