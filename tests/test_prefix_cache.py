@@ -211,8 +211,9 @@ def test_bad_prompt_lookup_mode_refused(spec: Any, monkeypatch: pytest.MonkeyPat
 def test_adapters_keep_their_own_prefix_cache(tiny_model: Path, tmp_path: Path) -> None:
     """The cached prefix belongs to the weights that computed it: switching the active adapter of
     one loaded model must not reuse another adapter's keys and values."""
-    from harness.models.multi import MultiAdapterHF
     from lora_builders import make_adapter
+
+    from harness.models.multi import MultiAdapterHF
 
     adapters = {n: make_adapter(tiny_model, tmp_path / n, seed) for n, seed in (("a", 1), ("b", 2))}
     base = parse_spec(f"hf:{tiny_model}", workspace=tmp_path, dtype="float32")
