@@ -7,6 +7,7 @@ candidate run on test -> paired comparison with CIs.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -44,6 +45,11 @@ class DemoPlan:
     quantization: str
     general_limit: int | None = None
     judge_n: int = 20
+    # stop training when category accuracy on the first `eval_limit` dev items (bare prompt, as the
+    # candidate is served) has not improved for `eval_patience` evaluations `eval_every` steps apart
+    eval_every: int = 25
+    eval_limit: int = 40
+    eval_patience: int = 2
 
 
 def plan(quick: bool) -> DemoPlan:
@@ -61,6 +67,8 @@ def plan(quick: bool) -> DemoPlan:
             quantization="none",
             general_limit=40,
             judge_n=4,
+            eval_every=10,
+            eval_limit=16,
         )
     return DemoPlan(
         quick=False,
@@ -107,6 +115,9 @@ def run_demo(
     p = plan(quick)
     if quantization:
         p = DemoPlan(**{**p.__dict__, "quantization": quantization})
+    # prompt-lookup decoding where it keeps greedy outputs identical: `auto` checks the first 16
+    # outputs against plain decoding and turns itself off on any difference (README, Settings)
+    os.environ.setdefault("TUNEBENCH_PROMPT_LOOKUP", "auto")
     ws = workspace_dir(workspace)
     demo_dir = ws / "demo" / ("quick" if quick else "full")
     demo_dir.mkdir(parents=True, exist_ok=True)
@@ -139,7 +150,7 @@ def run_demo(
     _header(
         2,
         steps,
-        f"best-prompt baseline: {len(p.variants)} prompt variants scored on dev"
+        f"best-prompt baseline: {len(p.variants)} prompt variants raced on dev"
         f"{f' (first {p.dev_limit})' if p.dev_limit else ''}, the best run on test",
     )
     base_spec = parse_spec("default", workspace=ws)
@@ -152,6 +163,7 @@ def run_demo(
         dev_limit=p.dev_limit,
         test_limit=p.test_limit,
         progress=progress,
+        racing=True,  # clearly worse prompts stop after a quarter or half of the dev items
     )
     print(base.to_text())
 
@@ -174,6 +186,12 @@ def run_demo(
         max_seq_length=192,
         seed=0,
         threads=default_threads(),
+        eval_suite=SUITE,
+        eval_split="dev",
+        eval_limit=p.eval_limit,
+        eval_every_steps=p.eval_every,
+        eval_patience=p.eval_patience,
+        eval_bare_prompt=True,
     )
     [(train_body, _)] = train_candidates(
         [cfg], store=store, workspace=ws, progress=progress, hygiene_id=hygiene_id
@@ -183,6 +201,13 @@ def run_demo(
         f"({train_body['tokens_per_s']:.0f} tokens/s, quantization {train_body['quantization']}); "
         f"loss {train_body['first_loss']:.3f} -> {train_body['final_loss']:.3f}"
     )
+    curve = train_body.get("eval_metric_curve") or []
+    if curve:
+        print(
+            f"{train_body.get('eval_metric')} on {p.eval_limit} dev items by step: "
+            + ", ".join(f"{step}: {'-' if v is None else f'{v:.3f}'}" for step, v in curve)
+            + (" (stopped: no further improvement)" if train_body.get("early_stopped") else "")
+        )
 
     # 4. candidate on test -------------------------------------------------------------------------
     _header(4, steps, "candidate on the test split (bare ticket: no system prompt, no examples)")

@@ -116,6 +116,11 @@ class TrainConfig(BaseModel):
     eval_min_delta: float = Field(
         default=0.0, ge=0.0, description="An evaluation improves on the best so far only by more than this."
     )
+    eval_bare_prompt: bool = Field(
+        default=False,
+        description="Score the bare input (no system prompt, no examples), as a fine-tuned model is "
+        "usually served; default: the suite's own prompt.",
+    )
     eval_keep_best: bool = Field(
         default=True, description="At the end, restore the LoRA weights of the best evaluation."
     )

@@ -28,6 +28,10 @@ import torch
 from transformers import TrainerCallback
 
 from harness.errors import InputError
+from harness.types import PromptConfig
+
+BARE_PROMPT = PromptConfig(name="bare", system=None, template="{input}")
+"""The sample's input alone: how a fine-tuned candidate is usually asked (eval_bare_prompt)."""
 
 Evaluate = Callable[[Any, int], "float | None"]
 """(model, step) -> the metric's value on the slice (None when it could not be computed)."""
@@ -149,6 +153,7 @@ class SuiteEvaluator:
         dtype: str = "auto",
         quantization: str | None = None,
         guard_4bit: bool = False,
+        bare_prompt: bool = False,
     ):
         from harness.metrics import scorer_metric_info, suite_scorers
         from harness.store import Store
@@ -169,6 +174,7 @@ class SuiteEvaluator:
         if info is None:
             raise InputError(f"suite {self.suite.name!r} does not declare what {self.metric!r} means")
         self.higher_is_better = info.higher_is_better
+        self.prompt = BARE_PROMPT if bare_prompt else None
         self.split = split
         self.samples = load_split(self.suite, split, limit)
         if not self.samples:
@@ -214,6 +220,7 @@ class SuiteEvaluator:
                     store=self.store,
                     split=self.split,
                     samples=self.samples,
+                    prompt=self.prompt,
                     backend=backend,
                     batch_size=self.batch_size,
                     progress=False,
@@ -247,6 +254,7 @@ def from_config(
         dtype=dtype,
         quantization=None if quantization == "none" else quantization,
         guard_4bit=guard_4bit,
+        bare_prompt=config.eval_bare_prompt,
     )
     return MetricEarlyStopping(
         evaluator,
