@@ -199,3 +199,19 @@ def test_baseline_cli_race(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "racing rounds:" in out and "round 1: 8 items" in out and "chosen:" in out
     body = Store(workspace=ws).get_records("baseline")[-1]["body"]
     assert [r["n_items"] for r in body["racing"]] == [8, 16]
+
+
+def test_direction_comes_from_the_metric_declaration() -> None:
+    """A lower-is-better metric (an error count, perplexity) ranks and drops the other way round."""
+    from harness.racing import leader_significantly_better
+    from harness.types import MetricInfo
+
+    up = MetricInfo.declare(higher_is_better=True, kind="mean")
+    down = MetricInfo.declare(higher_is_better=False, kind="mean")
+    # CI of (other - leader) wholly below zero: the other is worse when higher is better ...
+    assert leader_significantly_better(up, -0.3, -0.1)
+    assert not leader_significantly_better(down, -0.3, -0.1)
+    # ... and wholly above zero: worse when lower is better
+    assert leader_significantly_better(down, 0.1, 0.3)
+    assert not leader_significantly_better(up, 0.1, 0.3)
+    assert not leader_significantly_better(up, -0.1, 0.1) and not leader_significantly_better(down, -0.1, 0.1)
