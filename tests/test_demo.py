@@ -42,9 +42,12 @@ def test_quick_demo_candidate_beats_best_prompt_baseline(tmp_path: Path) -> None
     [sel] = store.get_records("baseline")
     assert sel["body"]["test_run_id"] == summary["baseline_run"]
     assert {v["name"] for v in sel["body"]["variants"]} == {"instruct-0shot", "instruct-5shot"}
+    assert sel["body"]["racing"] and sel["body"]["racing"][-1]["n_items"] == 16  # raced in rounds
     [train] = store.get_records("training")
     assert train["body"]["final_loss"] < train["body"]["first_loss"]
     assert train["body"]["hygiene"] is not None
+    # training watched dev category accuracy: the curve is stored beside the loss curves
+    assert train["body"]["eval_metric"] == "category" and train["body"]["eval_metric_curve"]
     # the gate judged the candidate on the task and on the general suite; the verdict is stored
     [verdict] = store.get_records("verdict")
     rules = {(r["suite"], r["metric"], r["kind"]): r for r in verdict["body"]["rules"]}
