@@ -7,7 +7,6 @@ candidate run on test -> paired comparison with CIs.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ class DemoPlan:
     # candidate is served) has not improved for `eval_patience` evaluations `eval_every` steps apart
     eval_every: int = 25
     eval_limit: int = 40
-    eval_patience: int = 2
+    eval_patience: int = 1
 
 
 def plan(quick: bool) -> DemoPlan:
@@ -115,9 +114,6 @@ def run_demo(
     p = plan(quick)
     if quantization:
         p = DemoPlan(**{**p.__dict__, "quantization": quantization})
-    # prompt-lookup decoding where it keeps greedy outputs identical: `auto` checks the first 16
-    # outputs against plain decoding and turns itself off on any difference (README, Settings)
-    os.environ.setdefault("TUNEBENCH_PROMPT_LOOKUP", "auto")
     ws = workspace_dir(workspace)
     demo_dir = ws / "demo" / ("quick" if quick else "full")
     demo_dir.mkdir(parents=True, exist_ok=True)

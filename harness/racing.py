@@ -1,7 +1,7 @@
 """Racing prompt variants: baseline selection on dev in rounds, so clearly worse prompts stop early.
 
 Round k scores every surviving variant on the first `ceil(fraction_k * N)` dev items (N: the dev
-items selection would use; default fractions 25%, 50%, 100%). The generation cache makes each round
+items selection would use; default fractions 25%, 50%, 100%; rounded up to whole batches). The generation cache makes each round
 generate only the items the previous round did not. After every round but the last, the leader is
 the variant with the best point estimate (ties: the cheaper prompt, as full selection breaks them),
 and a variant is dropped when the paired bootstrap CI of its difference from the leader, on the
@@ -38,13 +38,21 @@ MIN_ROUND_ITEMS = 8
 
 
 def round_sizes(
-    n_items: int, fractions: Sequence[float] = DEFAULT_ROUNDS, min_items: int = MIN_ROUND_ITEMS
+    n_items: int,
+    fractions: Sequence[float] = DEFAULT_ROUNDS,
+    min_items: int = MIN_ROUND_ITEMS,
+    multiple: int = 1,
 ) -> list[int]:
-    """Increasing item counts per round, the last one `n_items`."""
+    """Increasing item counts per round, the last one `n_items`. Each is rounded up to a
+    `multiple` (the batch size): a round then adds only full batches, so racing generates in no
+    more batches than scoring every item at once."""
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise InputError(f"racing rounds must be fractions in (0, 1]: {list(fractions)}")
-    sizes = sorted({min(n_items, max(min_items, math.ceil(f * n_items))) for f in fractions} | {n_items})
-    return [s for s in sizes if s > 0]
+    m = max(1, multiple)
+    sizes = {min(n_items, math.ceil(max(min_items, math.ceil(f * n_items)) / m) * m) for f in fractions} | {
+        n_items
+    }
+    return sorted(s for s in sizes if s > 0)
 
 
 def _per_sample(store: Store, run_id: str, metric: str) -> dict[str, float]:
@@ -164,7 +172,7 @@ def race_variants(
     n_total = len(load_split(suite, dev_split, dev_limit))
     if n_total == 0:
         raise InputError(f"suite {suite.name!r}: no {dev_split} items to race the variants on")
-    sizes = round_sizes(n_total, rounds)
+    sizes = round_sizes(n_total, rounds, multiple=batch_size)
     alive = list(variants)
     latest: dict[str, RacedVariant] = {}
     dropped_in: dict[str, int] = {}

@@ -71,6 +71,10 @@ def test_round_sizes() -> None:
     assert round_sizes(12) == [8, 12]  # no round below 8 items
     assert round_sizes(5) == [5]
     assert round_sizes(40, [0.5]) == [20, 40]
+    # rounded up to whole batches: no round adds a partial batch
+    assert round_sizes(40, multiple=8) == [16, 24, 40]
+    assert round_sizes(100, multiple=8) == [32, 56, 100]
+    assert round_sizes(16, multiple=8) == [8, 16]
 
 
 def test_racing_picks_the_full_choice_and_drops_early(
@@ -117,18 +121,19 @@ def test_racing_picks_the_full_choice_and_drops_early(
     }
     assert not test_inputs & set(raced_mock.seen_users)
 
-    # the 0-shot variant (always wrong) stopped after the first round's 10 items
+    # the 0-shot variant (always wrong) stopped after the first round's 16 items (a quarter of 40,
+    # rounded up to whole batches of 8)
     by_name = {v.name: v for v in raced.variants}
     assert [v.name for v in raced.variants] == [v.name for v in full.variants]
     zero = by_name["instruct-0shot"]
-    assert zero.dropped_round == 1 and zero.n_evaluated == 10 and zero.dev_value == 0.0
-    assert raced_mock.calls[0] == 10 < full_mock.calls[0] == 40
+    assert zero.dropped_round == 1 and zero.n_evaluated == 16 and zero.dev_value == 0.0
+    assert raced_mock.calls[0] == 16 < full_mock.calls[0] == 40
     assert sum(raced_mock.calls.values()) < sum(full_mock.calls.values())
     # the chosen variant ran on every dev item and its figures equal full evaluation's
     assert by_name["instruct-3shot"].n_evaluated == 40 and by_name["instruct-3shot"].dropped_round is None
     full_by_name = {v.name: v for v in full.variants}
     assert by_name["instruct-3shot"].dev_value == full_by_name["instruct-3shot"].dev_value
-    assert raced.racing and [r["n_items"] for r in raced.racing] == [10, 20, 40]
+    assert raced.racing and [r["n_items"] for r in raced.racing] == [16, 24, 40]
     assert "instruct-0shot" in raced.racing[0]["dropped"]
     assert raced.racing[0]["vs_leader"]["instruct-0shot"][2] < 0
 
@@ -136,10 +141,10 @@ def test_racing_picks_the_full_choice_and_drops_early(
     body = store.get_records("baseline")[-1]["body"]
     assert body["chosen"] == "instruct-3shot" and len(body["variants"]) == 4
     stored = {v["name"]: v for v in body["variants"]}
-    assert stored["instruct-0shot"]["n_evaluated"] == 10 and stored["instruct-0shot"]["dropped_round"] == 1
+    assert stored["instruct-0shot"]["n_evaluated"] == 16 and stored["instruct-0shot"]["dropped_round"] == 1
     assert body["racing"][0]["leader"] in ("instruct-3shot", "instruct-5shot")
     dev_run = store.get_run(stored["instruct-0shot"]["run_id"])
-    assert dev_run.split == "dev" and dev_run.n_samples == 10
+    assert dev_run.split == "dev" and dev_run.n_samples == 16
 
 
 def test_racing_never_drops_while_variants_tie(tmp_path: Path, refs: dict[str, str]) -> None:

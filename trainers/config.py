@@ -109,6 +109,12 @@ class TrainConfig(BaseModel):
         default="dev", description="Split the slice is drawn from (its first eval_limit items); never test."
     )
     eval_limit: int = Field(default=40, ge=1, description="Items evaluated each time.")
+    eval_batch_size: int = Field(
+        default=16,
+        ge=1,
+        description="Prompts generated together during an evaluation (decoding is memory bound: a "
+        "larger batch costs little more per step).",
+    )
     eval_every_steps: int = Field(default=25, ge=1, description="Evaluate every this many optimizer steps.")
     eval_patience: int = Field(
         default=3, ge=1, description="Stop after this many evaluations in a row without improvement."

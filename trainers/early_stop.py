@@ -250,7 +250,7 @@ def from_config(
         metric=config.eval_metric,
         split=config.eval_split,
         limit=config.eval_limit,
-        batch_size=8,
+        batch_size=config.eval_batch_size,
         dtype=dtype,
         quantization=None if quantization == "none" else quantization,
         guard_4bit=guard_4bit,
