@@ -1,8 +1,8 @@
 """Racing prompt variants: baseline selection on dev in rounds, so clearly worse prompts stop early.
 
 Round k scores every surviving variant on the first `ceil(fraction_k * N)` dev items (N: the dev
-items selection would use; default fractions 25%, 50%, 100%; rounded up to whole batches). The generation cache makes each round
-generate only the items the previous round did not. After every round but the last, the leader is
+items selection would use; default fractions 25%, 50%, 100%; rounded up to whole batches). The
+generation cache makes each round generate only the items the previous round did not. After every round but the last, the leader is
 the variant with the best point estimate (ties: the cheaper prompt, as full selection breaks them),
 and a variant is dropped when the paired bootstrap CI of its difference from the leader, on the
 items both scored, lies entirely on the worse side of zero: the leader is significantly better.
