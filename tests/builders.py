@@ -38,6 +38,15 @@ scorers:
 """
 
 
+def suite_yaml(name: str, primary_metric: str, scorers: str) -> str:
+    """A minimal suite.yaml: data/{split}.jsonl with train, dev and test splits, the given primary
+    metric and `scorers` (the YAML items of the scorer list, each line indented two spaces)."""
+    return (
+        f'name: {name}\nversion: "0.1.0"\ndataset:\n  path: data/{{split}}.jsonl\n'
+        f"  splits: [train, dev, test]\nprimary_metric: {primary_metric}\nscorers:\n{scorers}"
+    )
+
+
 def sample_tag(suite: str, i: int, tagged: bool) -> str:
     return f"[{suite} s{i:02d}]" if tagged else f"[s{i:02d}]"
 

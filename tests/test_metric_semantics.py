@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import suite_yaml
 from sqlalchemy import create_engine, insert
 
 from harness import MetricInfo
@@ -47,20 +48,17 @@ from harness.types import (
 HIGHER = MetricInfo.declare(higher_is_better=True, low=0.0, high=1.0)
 LOWER = MetricInfo.declare(higher_is_better=False, kind="corpus", low=1.0)
 
-FLAG_SUITE = """\
-name: flag-suite
-version: "0.1.0"
-dataset:
-  path: data/{split}.jsonl
-  splits: [train, dev, test]
-primary_metric: flagged
-scorers:
+FLAG_SUITE = suite_yaml(
+    "flag-suite",
+    "flagged",
+    """\
   - {name: exact, type: exact_match}
   - name: flagged
     type: regex
     args: {pattern: "ERROR"}
     higher_is_better: OVERRIDE
-"""
+""",
+)
 
 
 # -- MetricInfo and the direction helpers -----------------------------------------------------------
@@ -363,16 +361,7 @@ class PplMock(MockBackend):
         return [(-(1.0 if "GOOD" in ctx else 6.0), 2) for ctx, _ in requests]
 
 
-PPL_SUITE = """\
-name: ppl-suite
-version: "0.1.0"
-dataset:
-  path: data/{split}.jsonl
-  splits: [train, dev, test]
-primary_metric: ref_ppl
-scorers:
-  - {name: ref_ppl, type: perplexity}
-"""
+PPL_SUITE = suite_yaml("ppl-suite", "ref_ppl", "  - {name: ref_ppl, type: perplexity}\n")
 
 
 def test_baseline_picks_the_lowest_of_a_lower_is_better_metric(

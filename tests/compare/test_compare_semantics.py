@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from builders import suite_yaml
 
 from harness import stats
 from harness.compare import COMPARISON_SCHEMA_VERSION, compare_runs
@@ -32,44 +33,26 @@ from reports.console.compare import render_comparison
 
 N = 20
 
-FLAG_SUITE = """\
-name: flag-cmp
-version: "0.1.0"
-dataset:
-  path: data/{split}.jsonl
-  splits: [train, dev, test]
-primary_metric: flagged
-scorers:
+FLAG_SUITE = suite_yaml(
+    "flag-cmp",
+    "flagged",
+    """\
   - {name: exact, type: exact_match}
   - name: flagged
     type: regex
     args: {pattern: "ERROR"}
     higher_is_better: false
-"""
+""",
+)
 
 # "fluency" names nothing a regex would take for lower-is-better: only the declaration says so
-PPL_SUITE = """\
-name: fluency-cmp
-version: "0.1.0"
-dataset:
-  path: data/{split}.jsonl
-  splits: [train, dev, test]
-primary_metric: fluency
-scorers:
-  - {name: fluency, type: perplexity}
-"""
+PPL_SUITE = suite_yaml("fluency-cmp", "fluency", "  - {name: fluency, type: perplexity}\n")
 
-FLAKY_SUITE = """\
-name: flaky-cmp
-version: "0.1.0"
-dataset:
-  path: data/{split}.jsonl
-  splits: [train, dev, test]
-primary_metric: right
-scorers:
-  - {name: right, type: test_flaky_label}
-  - {name: score, type: test_flaky_unbounded}
-"""
+FLAKY_SUITE = suite_yaml(
+    "flaky-cmp",
+    "right",
+    "  - {name: right, type: test_flaky_label}\n  - {name: score, type: test_flaky_unbounded}\n",
+)
 
 
 class Scripted(MockBackend):
