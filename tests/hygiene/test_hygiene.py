@@ -273,7 +273,7 @@ def test_ten_thousand_rows(tmp_path: Path) -> None:
         by_kind.setdefault(f.kind, set()).add(f.line)  # type: ignore[arg-type]
     assert planted_dup <= by_kind["duplicate"]
     assert planted_near <= by_kind["near_duplicate"]
-    assert report.n_rows == 10_000 and elapsed < 60
+    assert report.n_rows == 10_000  # its time is benchmark row 4, not an assertion
 
 
 # ------------------------------------------------------------------------------------------------ CLI

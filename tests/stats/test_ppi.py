@@ -9,8 +9,6 @@ the iid draws). The PPI interval must cover 0.475 in 93-97% of 4,000 trials; the
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -29,7 +27,6 @@ def _simulate(trials: int, big_n: int, n: int, seed: int) -> tuple[np.ndarray, n
 
 
 def test_ppi_interval_covers_the_human_win_rate_the_raw_judge_does_not() -> None:
-    t0 = time.perf_counter()
     trials, big_n, n = 4000, 400, 80
     human, judge, judge_rated = _simulate(trials, big_n, n, seed=20230)
     ppi = ppi_mean(judge, judge_rated, human[:, :n])
@@ -43,7 +40,6 @@ def test_ppi_interval_covers_the_human_win_rate_the_raw_judge_does_not() -> None
     assert float(np.mean(raw.point)) > 0.65  # the bias the raw judge reports
     assert float(np.mean(ppi.point)) == pytest.approx(TRUE_WIN_RATE, abs=0.005)  # unbiased
     assert float(np.mean(ppi.high - ppi.low)) < float(np.mean(alone.high - alone.low))
-    assert time.perf_counter() - t0 < 10  # vectorised: every trial in one call
 
 
 def test_ppi_scalar_by_hand() -> None:
