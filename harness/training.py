@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .models import parse_spec
 from .runner import run_suite
 from .store import Store, new_run_id
-from .suite import load_suite
-from .types import ModelSpec, RunRecord
+from .suite import load_suite, split_path
+from .types import ModelSpec, RunRecord, Suite
 
 
 def resolve_base(base_model: str, workspace: str | Path | None = None) -> str:
@@ -45,6 +46,26 @@ def hygiene_ref(store: Store, data_hash: str, hygiene_id: str | None = None) -> 
     }
 
 
+def refuse_carved_source(train_file: str | Path, suites: Sequence[Suite]) -> None:
+    """InputError when `train_file` is the file a suite carves a split (its dev items) out of:
+    training on it would train on the items the baseline is chosen on and the metric watched."""
+    try:
+        target = Path(train_file).resolve()
+    except OSError:
+        return
+    for suite in suites:
+        for split, spec in suite.dataset.carved.items():
+            source = split_path(suite, spec.from_)
+            if source is not None and source.resolve() == target:
+                raise InputError(
+                    f"{train_file}: this is suite {suite.name!r}'s {spec.from_} file, and the suite "
+                    f"carves its {split} split out of it; training on it would train on the {split} items",
+                    hint=f"write the {spec.from_} rows without the carved ones and train on that file: "
+                    f"tunebench data check {train_file} --against {suite.root or suite.name} "
+                    "--write-clean clean.jsonl",
+                )
+
+
 def candidate_spec(result: Any, workspace: str | Path | None = None) -> ModelSpec:
     """hf:BASE+lora:ADAPTER on the base precision and quantization the adapter was trained on."""
     q = None if result.quantization in (None, "none") else result.quantization
@@ -70,6 +91,9 @@ def train_candidates(
     from trainers import train
 
     suites = [load_suite(s) for s in eval_suites]  # fail on a bad suite name before training
+    for cfg in configs:
+        watched = [load_suite(cfg.eval_suite)] if getattr(cfg, "eval_suite", None) else []
+        refuse_carved_source(cfg.train_file, suites + watched)
     out = []
     for cfg in configs:
         cfg = cfg.model_copy(update={"base_model": resolve_base(cfg.base_model, workspace)})

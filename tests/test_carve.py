@@ -240,3 +240,27 @@ def test_data_check_against_a_carved_suite(
         ids(load_split(load_suite(folder), "train"))
     )  # what training sees is the suite's train
     assert main(["data", "check", str(clean), "--against", str(folder), "--no-store", *exact]) == 0
+
+
+def test_training_on_the_file_a_dev_split_is_carved_from_is_refused(
+    tmp_path: Path, make_suite: Any, suite_yaml: str, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tunebench train` on a carved suite's own train file would train on the dev items: exit 2 before
+    any training, with the command that writes the file to train on; nothing is stored or written."""
+    folder = carved_suite(tmp_path / "s", make_suite, suite_yaml)
+    cfg = tmp_path / "train.yaml"
+    out_dir = tmp_path / "out"
+    cfg.write_text(
+        f"base_model: {tiny_model}\ntrain_file: {folder / 'data' / 'train.jsonl'}\n"
+        f"output_dir: {out_dir}\nquantization: none\nmax_steps: 2\nthreads: 1\n"
+    )
+    ws = tmp_path / "ws"
+    code = main(["--workspace", str(ws), "train", str(cfg), "--eval-suite", str(folder), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "carves its dev split out of it" in err and "--write-clean" in err
+    assert not out_dir.exists() and not Store(workspace=ws).get_records("training")
+    # the same file named only as the suite watched by metric early stopping is refused too
+    cfg.write_text(cfg.read_text() + f"eval_suite: {folder}\n")
+    assert main(["--workspace", str(ws), "train", str(cfg), "--no-progress"]) == 2
+    assert not out_dir.exists()
