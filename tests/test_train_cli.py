@@ -31,6 +31,9 @@ def test_train_cli_end_to_end(tmp_path: Path, tiny_model: Path, tiny_suite: Path
     body = rec["body"]
     assert body["final_loss"] < body["first_loss"]
     assert body["steps"] == 20 and body["trainable_params"] > 0
+    # max_steps overrides num_epochs (here: 20 steps are several passes over the tiny train file): the
+    # record and the table show the epochs actually trained, not the configured one
+    assert body["epochs"] > body["config"]["num_epochs"] == 1.0
     assert body["quantization"] == "none" and body["base_precision"]
     adapter = Path(body["adapter_path"])
     weights = load_file(str(adapter / "adapter_model.safetensors"))
@@ -46,6 +49,8 @@ def test_train_cli_end_to_end(tmp_path: Path, tiny_model: Path, tiny_suite: Path
     # did it learn to stop? stored in the training record and printed (20 steps on a tiny random model: no)
     assert set(body["eot_prob"]) == {"train"} and body["eot_token"] == "<|end|>"
     out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if line.startswith(body["id"])]
+    assert row.split()[3] == str(body["epochs"])
     assert "p(<|end|>) right after the reference answer:" in out
     assert "note: WARNING: the adapter rarely ends its answers" in out
 

@@ -52,6 +52,10 @@ class TrainResult(BaseModel):
     first_loss: float | None = Field(description="Training loss logged at step 1.")
     final_loss: float | None = Field(description="Last logged training loss.")
     steps: int = Field(description="Optimizer steps run.")
+    epochs: float | None = Field(
+        default=None,
+        description="Epochs actually trained (fewer than num_epochs when max_steps or early stopping cut them).",
+    )
     wall_time_s: float = Field(description="Whole run, loading included.")
     train_runtime_s: float = Field(description="Time in the training loop, evaluation included.")
     peak_memory_mb: float = Field(description="CUDA max_memory_allocated, or the process's peak RSS on CPU.")
@@ -276,6 +280,7 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
         first_loss=train_curve[0][1] if train_curve else None,
         final_loss=train_curve[-1][1] if train_curve else None,
         steps=int(trainer.state.global_step),
+        epochs=round(float(trainer.state.epoch or 0.0), 2),
         wall_time_s=round(time.perf_counter() - started, 3),
         train_runtime_s=round(train_runtime, 3),
         peak_memory_mb=round(peak_memory_mb(cuda), 1),

@@ -77,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
                 body["id"],
                 cfg["lora_r"],
                 cfg["learning_rate"],
-                cfg["num_epochs"],
+                body.get("epochs") if body.get("epochs") is not None else cfg["num_epochs"],
                 body["quantization"],
                 num(body["first_loss"]),
                 num(body["final_loss"]),
