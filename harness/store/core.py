@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Table, create_engine, event, insert, or_, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from ..types import Completion, MetricValue, RunRecord, SampleResult, Score
 from ..workspace import workspace_dir
@@ -87,6 +88,21 @@ class Store:
 
     # -- schema ----------------------------------------------------------------------------------
     def migrate(self) -> None:
+        # SQLite answers "database is locked" at once, without its busy wait, when connections open
+        # a new file together (switching it to WAL takes an exclusive lock, and a lock upgrade that
+        # could deadlock is refused outright); the migration is one idempotent transaction, so it is
+        # simply tried again for a while
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return self._migrate_locked()
+            except OperationalError as e:
+                sqlite_busy = self.engine.dialect.name == "sqlite" and "locked" in str(e)
+                if not sqlite_busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _migrate_locked(self) -> None:
         with self.engine.connect() as conn:
             # take a lock before looking: two processes opening a new store at once would otherwise
             # both create the tables and one would fail
