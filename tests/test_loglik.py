@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from harness import runner
 from harness.errors import InputError
 from harness.models import parse_spec
 from harness.models.hf import HFBackend
@@ -219,9 +220,12 @@ def test_cached_rerun_computes_nothing(ll_suite: Path, workspace: Path, backend:
     assert second.metrics == first.metrics
 
 
-def test_crash_resumes_without_recomputing(ll_suite: Path, workspace: Path, backend: HFBackend) -> None:
-    """Log-likelihood results are committed per batch: after a crash, the resumed run (same run id)
-    asks the model only for the samples it had not finished."""
+def test_crash_resumes_without_recomputing(
+    ll_suite: Path, workspace: Path, backend: HFBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Log-likelihood results are committed per backend call (LOGLIK_CHUNK samples, here 4): after a
+    crash, the resumed run (same run id) asks the model only for the samples it had not finished."""
+    monkeypatch.setattr(runner, "LOGLIK_CHUNK", 4)
     suite, store = load_suite(ll_suite), Store()
     crashing = Counting(backend, fail_after=1)
     with pytest.raises(RuntimeError, match="simulated crash"):
