@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InputError
 from .metrics import delta_in_good_direction, metric_info_for
-from .models.base import ModelBackend
+from .models.base import DEFAULT_BATCH_SIZE, ModelBackend
 from .runner import LazyBackend, make_backend, run_suite
 from .store import Store, new_run_id
 from .store.baseline import recent_item_seconds
@@ -233,7 +233,7 @@ def select_baseline(
     test_limit: int | None = None,
     run_test: bool = True,
     backend: ModelBackend | LazyBackend | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
     racing: bool = False,
 ) -> BaselineResult:

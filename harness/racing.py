@@ -25,7 +25,7 @@ import numpy as np
 from . import stats
 from .errors import InputError
 from .metrics import delta_in_good_direction, metric_info_for
-from .models.base import ModelBackend
+from .models.base import DEFAULT_BATCH_SIZE, ModelBackend
 from .runner import LazyBackend, run_suite
 from .scorers import BaseScorer, build_scorer
 from .store import Store
@@ -161,7 +161,7 @@ def race_variants(
     dev_limit: int | None = None,
     rounds: Sequence[float] = DEFAULT_ROUNDS,
     alpha: float = 0.05,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
     n_boot: int = 1000,
     seed: int = 0,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .models import parse_spec
+from .models import DEFAULT_BATCH_SIZE, parse_spec
 from .runner import run_suite
 from .store import Store, new_run_id
 from .suite import load_suite, split_path
@@ -83,7 +83,7 @@ def train_candidates(
     eval_split: str = "test",
     eval_limit: int | None = None,
     workspace: str | Path | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
     hygiene_id: str | None = None,
 ) -> list[tuple[dict[str, Any], list[RunRecord]]]:

@@ -133,7 +133,9 @@ def test_racing_picks_the_full_choice_and_drops_early(
     assert by_name["instruct-3shot"].n_evaluated == 40 and by_name["instruct-3shot"].dropped_round is None
     full_by_name = {v.name: v for v in full.variants}
     assert by_name["instruct-3shot"].dev_value == full_by_name["instruct-3shot"].dev_value
-    assert raced.racing and [r["n_items"] for r in raced.racing] == [16, 24, 40]
+    # rounds of a quarter, a half and all of 40 items, each rounded up to whole batches of 16 (the
+    # default batch size)
+    assert raced.racing and [r["n_items"] for r in raced.racing] == [16, 32, 40]
     assert "instruct-0shot" in raced.racing[0]["dropped"]
     assert raced.racing[0]["vs_leader"]["instruct-0shot"][2] < 0
 
@@ -197,7 +199,7 @@ def test_baseline_cli_race(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ws = tmp_path / "ws"
     code = cli(
         ["--workspace", str(ws), "baseline", "ticket-triage", "--model", "mock:echo", "--dev-limit", "16",
-         "--test-limit", "4", "--no-progress", "--race"]
+         "--test-limit", "4", "--no-progress", "--race", "--batch-size", "8"]
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.base import DEFAULT_BATCH_SIZE
 from ..store import Store
 from ..types import ModelSpec
 
@@ -30,7 +31,12 @@ def add_model_options(p: argparse.ArgumentParser, required: bool = True) -> None
         default=None,
         help="load the hf base in 4-bit NF4 (default: what the adapter was trained on)",
     )
-    p.add_argument("--batch-size", type=int, default=8, help="generation batch size (hf)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"generation batch size (hf; default {DEFAULT_BATCH_SIZE})",
+    )
 
 
 def model_spec(args: argparse.Namespace) -> ModelSpec:

@@ -6,6 +6,7 @@ import argparse
 
 from ..errors import InputError
 from ..gate import evaluate_gate, load_policy, resolve_baselines, resolve_candidate
+from ..models.base import DEFAULT_BATCH_SIZE
 from .common import open_store
 
 
@@ -54,7 +55,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="evaluate a model-spec candidate on the first N samples (default: the baseline run's limit)",
     )
     p.add_argument(
-        "--batch-size", type=int, default=8, help="generation batch size for a model-spec candidate"
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"generation batch size for a model-spec candidate (default {DEFAULT_BATCH_SIZE})",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=main)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..models.base import DEFAULT_BATCH_SIZE
 from ..registry_models import ModelVersion, blessed_version
 from ..store import Store
 from ..types import RunRecord
@@ -110,7 +111,7 @@ def resolve_candidate(
     split: str | None = None,
     limit: int | None = None,
     workspace: str | Path | None = None,
-    batch_size: int = 8,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
 ) -> Resolved:
     """Candidate run per policy suite. Each value is a run id (its suite is read from its record;

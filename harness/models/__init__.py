@@ -6,13 +6,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .base import Messages, ModelBackend, backend_registry
+from .base import DEFAULT_BATCH_SIZE, Messages, ModelBackend, backend_registry
 from .spec import SPEC_HELP, parse_spec, read_adapter_meta, weights_digest, weights_hash
 
 _MODULES = {"hf": ".hf", "openai": ".openai_backend", "mock": ".mock"}
 
 
-def create_backend(spec: Any, *, batch_size: int = 8, **options: Any) -> ModelBackend:
+def create_backend(spec: Any, *, batch_size: int = DEFAULT_BATCH_SIZE, **options: Any) -> ModelBackend:
     """Instantiate the backend a spec names (importing its module on first use)."""
     name = spec.backend
     if name in _MODULES:
@@ -26,6 +26,7 @@ def create_backend(spec: Any, *, batch_size: int = 8, **options: Any) -> ModelBa
 
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "SPEC_HELP",
     "Messages",
     "ModelBackend",
