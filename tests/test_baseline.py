@@ -81,8 +81,10 @@ def test_selection_never_reads_test_split(tmp_path, monkeypatch, refs):
     assert "test" not in reads
     assert set(reads) <= {"dev", "train"}
     # every prompt the model saw was a dev item (plus train few-shot turns)
-    test_inputs = {json.loads(x)["messages"][0]["content"]
-                   for x in (ROOT / "suites/ticket-triage/data/test.jsonl").read_text().splitlines()}
+    test_inputs = {
+        json.loads(x)["messages"][0]["content"]
+        for x in (ROOT / "suites/ticket-triage/data/test.jsonl").read_text().splitlines()
+    }
     for p in backend.seen_prompts:
         assert not any(m["content"] in test_inputs for m in p if m["role"] == "user")
     # the 3- and 5-shot variants answer correctly; ties go to the cheaper prompt (3-shot)
@@ -120,14 +122,27 @@ def test_test_split_read_once_after_selection(tmp_path, monkeypatch, refs):
 
 def test_variants_file_grid_and_errors(tmp_path):
     vf = tmp_path / "variants.yaml"
-    vf.write_text("metric: priority\ngrid:\n  systems:\n    plain: Classify.\n    json: Answer in JSON.\n  fewshot_k: [0, 1, 3]\n")
+    vf.write_text(
+        "metric: priority\ngrid:\n  systems:\n    plain: Classify.\n    json: Answer in JSON.\n  fewshot_k: [0, 1, 3]\n"
+    )
     v = load_variants(vf)
     names = [p.name for p in v.expand()]
     assert names == ["plain-0shot", "plain-1shot", "plain-3shot", "json-0shot", "json-1shot", "json-3shot"]
     assert v.metric == "priority"
     bad = tmp_path / "bad.yaml"
     bad.write_text("metric: priority\ngrdi:\n  systems: {a: b}\n")
-    code = cli(["--workspace", str(tmp_path / "ws"), "baseline", "ticket-triage", "--model", "mock:echo", "--variants", str(bad)])
+    code = cli(
+        [
+            "--workspace",
+            str(tmp_path / "ws"),
+            "baseline",
+            "ticket-triage",
+            "--model",
+            "mock:echo",
+            "--variants",
+            str(bad),
+        ]
+    )
     assert code == 2
 
 
@@ -135,15 +150,30 @@ def test_fewshot_from_eval_split_refused(tmp_path):
     vf = tmp_path / "v.yaml"
     vf.write_text("variants:\n  - name: leaky\n    fewshot: {k: 2, split: test}\n")
     ws = tmp_path / "ws"
-    code = cli(["--workspace", str(ws), "baseline", "ticket-triage", "--model", "mock:echo", "--variants", str(vf)])
+    code = cli(
+        ["--workspace", str(ws), "baseline", "ticket-triage", "--model", "mock:echo", "--variants", str(vf)]
+    )
     assert code == 2
     assert Store(workspace=ws).counts()["runs"] == 0
 
 
 def test_baseline_cli_end_to_end(tmp_path, capsys):
     ws = tmp_path / "ws"
-    code = cli(["--workspace", str(ws), "baseline", "ticket-triage", "--model", "mock:echo",
-                "--dev-limit", "5", "--test-limit", "5", "--no-progress"])
+    code = cli(
+        [
+            "--workspace",
+            str(ws),
+            "baseline",
+            "ticket-triage",
+            "--model",
+            "mock:echo",
+            "--dev-limit",
+            "5",
+            "--test-limit",
+            "5",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "chosen:" in out and "baseline (" in out
@@ -209,7 +239,10 @@ def test_estimate_uses_this_models_recent_times_from_the_generation_cache(tmp_pa
     other = parse_spec("mock:echo")
     ident = stable_hash(other.identity)
     store.put_generations(
-        [(f"k{i}", ident, "p", Completion(text="t", latency_s=240.0, raw={"batch_size": 8})) for i in range(5)]
+        [
+            (f"k{i}", ident, "p", Completion(text="t", latency_s=240.0, raw={"batch_size": 8}))
+            for i in range(5)
+        ]
     )
     est = estimate_baseline(suite, other, store=store, test_limit=10)
     assert est.measured_from == 5 and est.per_item_s == 30.0
@@ -221,8 +254,20 @@ def test_estimate_uses_this_models_recent_times_from_the_generation_cache(tmp_pa
 
 def test_baseline_cli_prints_the_estimate_before_starting(tmp_path, capsys):
     ws = tmp_path / "ws"
-    code = cli(["--workspace", str(ws), "baseline", "ticket-triage", "--model", "mock:echo",
-                "--dev-limit", "5", "--no-test", "--no-progress"])
+    code = cli(
+        [
+            "--workspace",
+            str(ws),
+            "baseline",
+            "ticket-triage",
+            "--model",
+            "mock:echo",
+            "--dev-limit",
+            "5",
+            "--no-test",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert out.startswith("estimate: 4 variant(s) x 5 dev item(s) (--dev-limit 5) = 20 generation(s)")

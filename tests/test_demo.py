@@ -20,13 +20,33 @@ def test_quick_demo_candidate_beats_best_prompt_baseline(tmp_path: Path) -> None
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("TUNEBENCH_THREADS", None)  # the demo runs alone: use every core
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli.main", "--workspace", str(ws), "demo", "--quick", "--no-progress"],
-        capture_output=True, text=True, env=env, timeout=2400,  # a hang guard: 177-300 s on an idle 2-core machine, far more on a busy one
+        [
+            sys.executable,
+            "-m",
+            "harness.cli.main",
+            "--workspace",
+            str(ws),
+            "demo",
+            "--quick",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=2400,  # a hang guard: 177-300 s on an idle 2-core machine, far more on a busy one
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    for step in ("1/8 data check", "2/8 best-prompt baseline", "3/8 fine-tune", "4/8 candidate",
-                 "5/8 paired comparison", "6/8 general-capability suite", "7/8 pairwise LLM judge", "8/8 reports"):
+    for step in (
+        "1/8 data check",
+        "2/8 best-prompt baseline",
+        "3/8 fine-tune",
+        "4/8 candidate",
+        "5/8 paired comparison",
+        "6/8 general-capability suite",
+        "7/8 pairwise LLM judge",
+        "8/8 reports",
+    ):
         assert step in out
     summary = json.loads((ws / "demo" / "quick" / "summary.json").read_text())
     store = Store(workspace=ws)

@@ -142,7 +142,9 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_files_stay_readable() -> None:
-    big = {str(p.relative_to(ROOT)): n for p in _py_files() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    big = {
+        str(p.relative_to(ROOT)): n for p in _py_files() if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert not big, f"files over {MAX_LINES} lines (two concepts in one room?): {big}"
 
 

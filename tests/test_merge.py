@@ -29,13 +29,29 @@ def test_merged_outputs_equal_adapter_outputs(tmp_path: Path, tiny_model: Path, 
     adapter = _make_adapter(tiny_model, tmp_path / "adapter")
     merged = tmp_path / "merged"
     ws = tmp_path / "ws"
-    assert cli(["--workspace", str(ws), "merge", str(adapter), "--out", str(merged), "--base", str(tiny_model),
-                "--dtype", "float32"]) == 0
+    assert (
+        cli(
+            [
+                "--workspace",
+                str(ws),
+                "merge",
+                str(adapter),
+                "--out",
+                str(merged),
+                "--base",
+                str(tiny_model),
+                "--dtype",
+                "float32",
+            ]
+        )
+        == 0
+    )
     assert (merged / "config.json").exists() and not (merged / "adapter_config.json").exists()
     suite = load_suite(tiny_suite)
     store = Store(workspace=ws)
-    with_adapter = run_suite(suite, parse_spec(f"hf:{tiny_model}+lora:{adapter}", dtype="float32"), store=store,
-                             progress=False)
+    with_adapter = run_suite(
+        suite, parse_spec(f"hf:{tiny_model}+lora:{adapter}", dtype="float32"), store=store, progress=False
+    )
     merged_run = run_suite(suite, parse_spec(f"hf:{merged}", dtype="float32"), store=store, progress=False)
     base_run = run_suite(suite, parse_spec(f"hf:{tiny_model}", dtype="float32"), store=store, progress=False)
     a = [r.completion.text for r in store.iter_results(with_adapter.id)]
@@ -47,4 +63,7 @@ def test_merged_outputs_equal_adapter_outputs(tmp_path: Path, tiny_model: Path, 
 
 
 def test_merge_rejects_non_adapter(tmp_path: Path, tiny_model: Path) -> None:
-    assert cli(["--workspace", str(tmp_path / "ws"), "merge", str(tiny_model), "--out", str(tmp_path / "m")]) == 2
+    assert (
+        cli(["--workspace", str(tmp_path / "ws"), "merge", str(tiny_model), "--out", str(tmp_path / "m")])
+        == 2
+    )

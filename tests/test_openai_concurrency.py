@@ -25,7 +25,9 @@ def test_500_requests_at_concurrency_32_in_order_no_loss_no_duplicates() -> None
         backend = OpenAIBackend(ModelSpec(backend="openai", base="m", url=srv.base_url), concurrency=32)
         done: list[int] = []
         outs = backend.generate(
-            [[{"role": "user", "content": p}] for p in prompts], GenerationConfig(max_new_tokens=8), done.append
+            [[{"role": "user", "content": p}] for p in prompts],
+            GenerationConfig(max_new_tokens=8),
+            done.append,
         )
         seen = Counter(r.prompt for r in srv.requests)
         peak = srv.max_in_flight

@@ -72,9 +72,13 @@ def test_vectorized_corpus_bootstrap_equals_the_per_resample_path() -> None:
     rows = []
     for i in range(300):
         gold = labels[int(rng.integers(0, 5))]
-        pred = gold if rng.random() < 0.6 else (None if rng.random() < 0.2 else labels[int(rng.integers(0, 5))])
+        pred = (
+            gold if rng.random() < 0.6 else (None if rng.random() < 0.2 else labels[int(rng.integers(0, 5))])
+        )
         g = None if i % 97 == 0 else gold
-        rows.append([Score(name="cls", value=None if g is None else pred == g, data={"pred": pred, "gold": g})])
+        rows.append(
+            [Score(name="cls", value=None if g is None else pred == g, data={"pred": pred, "gold": g})]
+        )
     got = aggregate([sc], rows, n_boot=200, seed=4)
     flat = [s for r in rows for s in r]
     # the bootstrap resamples the samples that carry a value (those without a gold label add nothing)

@@ -66,7 +66,9 @@ def test_iter_results_fetches_at_most_its_batch(big: tuple[Store, str, str]) -> 
         assert 1000 in tuple(params)  # the batch is the query's limit
 
 
-def test_compare_reads_texts_of_top_k_samples_only(big: tuple[Store, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compare_reads_texts_of_top_k_samples_only(
+    big: tuple[Store, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     store, run_a, run_b = big
     yielded: list[str] = []
     real = Store.iter_results

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..types import Completion, GenerationConfig, ModelSpec
-from .base import Messages, ProgressFn, backend_registry
+from .base import DEFAULT_BATCH_SIZE, Messages, ProgressFn, backend_registry
 from .hf_fast import (
     PROMPT_LOOKUP_MODES,
     PrefixCache,
@@ -36,16 +36,51 @@ def default_threads() -> int:
     return max(1, int(env)) if env else max(1, os.cpu_count() or 1)
 
 
+def dense_strides(a: Any) -> Any:
+    """`a` laid out with the row-major strides of its shape. `.contiguous()` alone is not enough:
+    the last-position slice `hidden[:, -1:, :]` of a one-row batch counts as contiguous (its odd
+    stride sits on a size-1 dimension) and is returned as it is."""
+    if not hasattr(a, "contiguous"):
+        return a
+    return a.contiguous().view(a.shape)
+
+
 def contiguous_head_input(model: Any) -> Any:
-    """PLATFORM.md: with frozen PEFT weights the last-position slice fed to the LM head is
-    non-contiguous and hits a slow batched-matmul path at prefill; make it contiguous. Returns the
-    hook handle (None without an output embedding)."""
+    """PLATFORM.md: with frozen weights (any PEFT model) a slice of the hidden states fed to the LM
+    head (`logits_to_keep`) falls onto a slow batched-matmul path that copies the 262k x 640
+    embedding matrix: measured 0.9-1.3 s per call instead of 25-35 ms for a one-row batch, whose
+    slice `.contiguous()` leaves alone (see `dense_strides`). Gives the head densely laid out
+    inputs. Returns the hook handle (None without an output embedding)."""
     head = model.get_output_embeddings()
     if head is None:
         return None
-    return head.register_forward_pre_hook(
-        lambda _m, args: tuple(a.contiguous() if hasattr(a, "contiguous") else a for a in args)
-    )
+    return head.register_forward_pre_hook(lambda _m, args: tuple(dense_strides(a) for a in args))
+
+
+_TOKENIZERS: dict[tuple[str, str | None, float], Any] = {}
+
+
+def shared_tokenizer(base: str, revision: str | None = None) -> Any:
+    """The tokenizer of `base` (a local folder or a hub id pinned to `revision`), left padding, with
+    a pad token: loaded once per process and shared by every backend of that base (each configures
+    it the same way; backends tokenize prompts one by one and pad by hand). Loading Gemma 3's
+    262k-entry tokenizer takes about 3.5 s on the 2-core machine, and the demo builds six backends
+    of the same base. A local folder whose tokenizer files change is loaded again."""
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    path = Path(base)
+    stamp = max((f.stat().st_mtime for f in path.glob("tokenizer*")), default=0.0) if path.is_dir() else 0.0
+    key = (str(path.resolve()) if path.is_dir() else base, revision, stamp)
+    if key not in _TOKENIZERS:
+        pinned: dict[str, Any] = {"revision": revision} if revision else {}
+        tok = AutoTokenizer.from_pretrained(base, **pinned)
+        tok.padding_side = "left"
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        _TOKENIZERS[key] = tok
+    return _TOKENIZERS[key]
 
 
 class HFBackend:
@@ -53,7 +88,7 @@ class HFBackend:
         self,
         spec: ModelSpec,
         *,
-        batch_size: int = 8,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         device: str | None = None,
         adapter_name: str = "default",
@@ -68,7 +103,7 @@ class HFBackend:
         `prompt_lookup_tokens` tokens; `auto` checks the first `prompt_lookup_verify_n` prompts both
         ways and keeps it only if every output matched. See harness/models/hf_fast.py."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         self.spec = spec
         self.batch_size = max(1, batch_size)
@@ -77,10 +112,7 @@ class HFBackend:
             torch.set_num_threads(threads or default_threads())
         # a hub model loads exactly the commit its spec was pinned to (harness/models/hub.py)
         pinned: dict[str, Any] = {"revision": spec.revision} if spec.revision else {}
-        self.tokenizer = AutoTokenizer.from_pretrained(spec.base, **pinned)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer = shared_tokenizer(spec.base, spec.revision)
         kwargs: dict[str, Any] = {}
         if spec.dtype != "auto":
             kwargs["dtype"] = getattr(torch, spec.dtype)
@@ -117,7 +149,7 @@ class HFBackend:
         model: Any,
         tokenizer: Any,
         *,
-        batch_size: int = 8,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         device: str | None = None,
         prefix_cache: bool | None = None,
         prompt_lookup: str | None = "off",

@@ -50,14 +50,28 @@ def main() -> None:
         toks = sum(c.completion_tokens for c in outs)
         results[bs] = {"samples_per_s": len(prompts) / dt, "tokens_per_s": toks / dt, "wall_s": dt}
         outputs[bs] = [c.text for c in outs]
-        print(f"batch {bs:>2}: {len(prompts)} samples in {dt:6.1f}s  {len(prompts) / dt:6.2f} samples/s  {toks / dt:6.1f} tok/s", flush=True)
+        print(
+            f"batch {bs:>2}: {len(prompts)} samples in {dt:6.1f}s  {len(prompts) / dt:6.2f} samples/s  {toks / dt:6.1f} tok/s",
+            flush=True,
+        )
     base = results[args.batch_sizes[0]]["samples_per_s"]
     for bs in args.batch_sizes[1:]:
         same = sum(a == b for a, b in zip(outputs[args.batch_sizes[0]], outputs[bs], strict=True))
-        print(f"batch {bs} / batch {args.batch_sizes[0]}: {results[bs]['samples_per_s'] / base:.2f}x samples/s; "
-              f"identical greedy outputs {same}/{len(prompts)}")
-    print(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                      "date": time.strftime("%Y-%m-%d"), "results": results}))
+        print(
+            f"batch {bs} / batch {args.batch_sizes[0]}: {results[bs]['samples_per_s'] / base:.2f}x samples/s; "
+            f"identical greedy outputs {same}/{len(prompts)}"
+        )
+    print(
+        json.dumps(
+            {
+                "machine": platform.node(),
+                "cpus": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(),
+                "date": time.strftime("%Y-%m-%d"),
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

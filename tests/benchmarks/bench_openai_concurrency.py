@@ -74,7 +74,9 @@ def measure(n: int, concurrency: int, delay: float, same_process: bool = False) 
         url = parent.recv()
     backend = OpenAIBackend(ModelSpec(backend="openai", base="m", url=url), concurrency=concurrency)
     t0 = time.perf_counter()
-    outs = backend.generate([[{"role": "user", "content": p}] for p in prompts], GenerationConfig(max_new_tokens=8))
+    outs = backend.generate(
+        [[{"role": "user", "content": p}] for p in prompts], GenerationConfig(max_new_tokens=8)
+    )
     dt = time.perf_counter() - t0
     if same_process:
         got, peak = [r.prompt for r in srv.requests], srv.max_in_flight
@@ -87,11 +89,22 @@ def measure(n: int, concurrency: int, delay: float, same_process: bool = False) 
     ok = sum(o.error is None and o.text == f"echo: {p}" for o, p in zip(outs, prompts, strict=True))
     lost = sum(1 for p in prompts if seen[p] == 0)
     dup = sum(c - 1 for c in seen.values() if c > 1)
-    print(f"concurrency {concurrency:>2}: {n} requests in {dt:6.2f}s = {n / dt:7.1f} req/s; "
-          f"correct in order {ok}/{n}, lost {lost}, duplicated {dup}, peak in flight {peak}, "
-          f"client retries {backend.stats['retries']}", flush=True)
-    return {"n": n, "wall_s": dt, "rate": n / dt, "correct": ok, "lost": lost, "duplicated": dup, "peak": peak,
-            "retries": backend.stats["retries"]}
+    print(
+        f"concurrency {concurrency:>2}: {n} requests in {dt:6.2f}s = {n / dt:7.1f} req/s; "
+        f"correct in order {ok}/{n}, lost {lost}, duplicated {dup}, peak in flight {peak}, "
+        f"client retries {backend.stats['retries']}",
+        flush=True,
+    )
+    return {
+        "n": n,
+        "wall_s": dt,
+        "rate": n / dt,
+        "correct": ok,
+        "lost": lost,
+        "duplicated": dup,
+        "peak": peak,
+        "retries": backend.stats["retries"],
+    }
 
 
 def main() -> None:
@@ -100,9 +113,13 @@ def main() -> None:
     ap.add_argument("--n-seq", type=int, default=100, help="requests at concurrency 1")
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--delay", type=float, default=0.05, help="server delay per request (s)")
-    ap.add_argument("--nagle", action="store_true", help="keep the fault server's Nagle stalls (~40 ms per reply)")
+    ap.add_argument(
+        "--nagle", action="store_true", help="keep the fault server's Nagle stalls (~40 ms per reply)"
+    )
     ap.add_argument("--small-backlog", action="store_true", help="keep socketserver's listen backlog of 5")
-    ap.add_argument("--same-process", action="store_true", help="run the server in this process (shares the GIL)")
+    ap.add_argument(
+        "--same-process", action="store_true", help="run the server in this process (shares the GIL)"
+    )
     args = ap.parse_args()
     if not args.nagle:
         openai_fault_server._make_handler = _no_nagle_handler
@@ -113,9 +130,22 @@ def main() -> None:
     seq = measure(args.n_seq, 1, args.delay, args.same_process)
     par = measure(args.n, args.concurrency, args.delay, args.same_process)
     ratio = par["rate"] / seq["rate"]
-    print(f"concurrency {args.concurrency} / 1: {ratio:.1f}x requests/s (target >= 20x; ideal {args.concurrency}x)")
-    print(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(), "load": load,
-                      "date": time.strftime("%Y-%m-%d"), "sequential": seq, "concurrent": par, "ratio": ratio}))
+    print(
+        f"concurrency {args.concurrency} / 1: {ratio:.1f}x requests/s (target >= 20x; ideal {args.concurrency}x)"
+    )
+    print(
+        json.dumps(
+            {
+                "machine": platform.node(),
+                "cpus": os.cpu_count(),
+                "load": load,
+                "date": time.strftime("%Y-%m-%d"),
+                "sequential": seq,
+                "concurrent": par,
+                "ratio": ratio,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

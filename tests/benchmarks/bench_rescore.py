@@ -58,11 +58,26 @@ EXTRA_SCORER = '  - {name: mentions_refund, type: regex, args: {pattern: "refund
 MOCK_SCRIPT = {
     "default": '{"category": "technical", "priority": "medium", "summary": "app problem reported"}',
     "rules": [
-        {"contains": "refund", "reply": '{"category": "refund", "priority": "low", "summary": "refund request"}'},
-        {"contains": "money back", "reply": '{"category": "refund", "priority": "low", "summary": "money back"}'},
-        {"contains": "charged", "reply": '{"category": "billing", "priority": "high", "summary": "charged twice"}'},
-        {"contains": "password", "reply": '{"category": "account", "priority": "medium", "summary": "password reset"}'},
-        {"contains": "package", "reply": '{"category": "shipping", "priority": "medium", "summary": "late package"}'},
+        {
+            "contains": "refund",
+            "reply": '{"category": "refund", "priority": "low", "summary": "refund request"}',
+        },
+        {
+            "contains": "money back",
+            "reply": '{"category": "refund", "priority": "low", "summary": "money back"}',
+        },
+        {
+            "contains": "charged",
+            "reply": '{"category": "billing", "priority": "high", "summary": "charged twice"}',
+        },
+        {
+            "contains": "password",
+            "reply": '{"category": "account", "priority": "medium", "summary": "password reset"}',
+        },
+        {
+            "contains": "package",
+            "reply": '{"category": "shipping", "priority": "medium", "summary": "late package"}',
+        },
         {"contains": "would be", "reply": "I think this is a feature request."},
     ],
 }
@@ -119,7 +134,10 @@ def main() -> None:
     spec = parse_spec(f"mock:{script}", workspace=tmp / "ws")
 
     first, t_first = run_once(suite_dir, store, spec, args.n)
-    print(f"first run: {args.n} samples, generated {first.timing['generated']:.0f}, wall {t_first:.2f}s", flush=True)
+    print(
+        f"first run: {args.n} samples, generated {first.timing['generated']:.0f}, wall {t_first:.2f}s",
+        flush=True,
+    )
 
     walls = []
     yaml_text = SUITE_YAML
@@ -142,14 +160,30 @@ def main() -> None:
         assert rec.timing["generated"] == 0, rec.timing
         assert rec.metrics[name].n == args.n, rec.metrics[name]
         walls.append(dt)
-        print(f"re-score {k + 1}: generated {rec.timing['generated']:.0f}, cached {rec.timing['cached']:.0f}, "
-              f"{name} on {rec.metrics[name].n} samples, wall {dt:.3f}s "
-              f"(scoring {rec.timing['scoring_s']:.3f}s)", flush=True)
+        print(
+            f"re-score {k + 1}: generated {rec.timing['generated']:.0f}, cached {rec.timing['cached']:.0f}, "
+            f"{name} on {rec.metrics[name].n} samples, wall {dt:.3f}s "
+            f"(scoring {rec.timing['scoring_s']:.3f}s)",
+            flush=True,
+        )
     best = min(walls)
-    print(f"re-scoring {args.n} cached samples: best {best:.3f}s, median {sorted(walls)[len(walls) // 2]:.3f}s "
-          f"(target < 2 s)")
-    print(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(), "load": os.getloadavg()[0],
-                      "date": time.strftime("%Y-%m-%d"), "n": args.n, "first_s": t_first, "rescore_s": walls}))
+    print(
+        f"re-scoring {args.n} cached samples: best {best:.3f}s, median {sorted(walls)[len(walls) // 2]:.3f}s "
+        f"(target < 2 s)"
+    )
+    print(
+        json.dumps(
+            {
+                "machine": platform.node(),
+                "cpus": os.cpu_count(),
+                "load": os.getloadavg()[0],
+                "date": time.strftime("%Y-%m-%d"),
+                "n": args.n,
+                "first_s": t_first,
+                "rescore_s": walls,
+            }
+        )
+    )
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
 

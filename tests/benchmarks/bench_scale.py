@@ -46,8 +46,10 @@ def _results(run_id: str, n: int, skill: float, seed: int) -> list:
     from harness.types import Completion, SampleResult, Score
 
     rng = random.Random(seed)
-    system = ("You triage customer-support tickets. Reply with only a JSON object with keys category, "
-              "priority and summary.")
+    system = (
+        "You triage customer-support tickets. Reply with only a JSON object with keys category, "
+        "priority and summary."
+    )
     out = []
     for i in range(n):
         gold, prio = LABELS[i % 6], PRIORITIES[(i // 6) % 4]
@@ -60,26 +62,45 @@ def _results(run_id: str, n: int, skill: float, seed: int) -> list:
         pprio = prio if rng.random() < skill else PRIORITIES[(i + 1) % 4]
         summary = " ".join(words[:4] if right else words[2:5])
         valid = rng.random() < 0.5 + skill / 2
-        text = json.dumps({"category": pred, "priority": pprio, "summary": summary}) if valid else summary + " mendatang"
+        text = (
+            json.dumps({"category": pred, "priority": pprio, "summary": summary})
+            if valid
+            else summary + " mendatang"
+        )
         rl = (1.0 if right else 0.25) if valid else 0.0
         key = f"{seed:02d}{i:062d}"
-        comp = Completion(text=text, prompt_tokens=40 + i % 20, completion_tokens=20 + i % 7,
-                          latency_s=0.5 + (i % 13) / 10, raw={"_cache_key": key})
+        comp = Completion(
+            text=text,
+            prompt_tokens=40 + i % 20,
+            completion_tokens=20 + i % 7,
+            latency_s=0.5 + (i % 13) / 10,
+            raw={"_cache_key": key},
+        )
         cat_ok = valid and pred == gold
         scores = [
             Score(name="json_valid", value=valid, detail="" if valid else "not JSON"),
-            Score(name="schema_valid", value=valid, detail="" if valid else "not JSON", data={"errors": 0 if valid else 1}),
+            Score(
+                name="schema_valid",
+                value=valid,
+                detail="" if valid else "not JSON",
+                data={"errors": 0 if valid else 1},
+            ),
             Score(name="category", value=cat_ok, detail="" if cat_ok else f"category: expected {gold!r}"),
             Score(name="priority", value=valid and pprio == prio),
             Score(name="category_cls", value=cat_ok, data={"pred": pred if valid else None, "gold": gold}),
             Score(name="summary_rouge.rougeL", value=rl, data={"precision": rl, "recall": rl}),
         ]
-        out.append(SampleResult(
-            run_id=run_id, sample_id=f"tt-scale-{i:06d}",
-            prompt=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-            prompt_text=f"<start_of_turn>user\n{system}\n\n{user}<end_of_turn>\n<start_of_turn>model\n",
-            completion=comp, reference=reference, scores=scores,
-        ))
+        out.append(
+            SampleResult(
+                run_id=run_id,
+                sample_id=f"tt-scale-{i:06d}",
+                prompt=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                prompt_text=f"<start_of_turn>user\n{system}\n\n{user}<end_of_turn>\n<start_of_turn>model\n",
+                completion=comp,
+                reference=reference,
+                scores=scores,
+            )
+        )
     return out
 
 
@@ -99,21 +120,40 @@ def build(directory: Path, n: int) -> list[str]:
         t0 = time.perf_counter()
         rid = new_run_id() + tag.lower()
         spec = ModelSpec(backend="mock", base=f"scale-{tag}", raw=f"mock:scale-{tag}")
-        rec = RunRecord(id=rid, suite=suite.name, suite_version=suite.version, suite_hash=suite.content_hash,
-                        suite_path=str(Path(suite.root or ".") / "suite.yaml"), model=spec, prompt=suite.prompt,
-                        split="test", status="running", n_samples=n, created_at=now_iso())
+        rec = RunRecord(
+            id=rid,
+            suite=suite.name,
+            suite_version=suite.version,
+            suite_hash=suite.content_hash,
+            suite_path=str(Path(suite.root or ".") / "suite.yaml"),
+            model=spec,
+            prompt=suite.prompt,
+            split="test",
+            status="running",
+            n_samples=n,
+            created_at=now_iso(),
+        )
         store.insert_run(rec, config_key=rid)
         results = _results(rid, n, skill, seed)
         t1 = time.perf_counter()
         metrics = aggregate(scorers, [r.scores for r in results])
         t2 = time.perf_counter()
-        rec = rec.model_copy(update={"status": "completed", "metrics": metrics, "finished_at": now_iso(),
-                                     "usage": usage_summary([r.completion for r in results])})
+        rec = rec.model_copy(
+            update={
+                "status": "completed",
+                "metrics": metrics,
+                "finished_at": now_iso(),
+                "usage": usage_summary([r.completion for r in results]),
+            }
+        )
         store.finish_run(rec, results)
         t3 = time.perf_counter()
         del results
-        print(f"run {tag} {rid}: {n} samples; records {t1 - t0:.1f}s, aggregate {t2 - t1:.1f}s, "
-              f"finish_run {t3 - t2:.1f}s", flush=True)
+        print(
+            f"run {tag} {rid}: {n} samples; records {t1 - t0:.1f}s, aggregate {t2 - t1:.1f}s, "
+            f"finish_run {t3 - t2:.1f}s",
+            flush=True,
+        )
         ids.append(rid)
     (directory / "runs.json").write_text(json.dumps({"run_a": ids[0], "run_b": ids[1], "n": n}))
     print(json.dumps({"store": f"sqlite:///{directory / 'tunebench.db'}", "run_a": ids[0], "run_b": ids[1]}))
@@ -137,11 +177,24 @@ def compare(directory: Path, repeat: int) -> None:
         walls.append(time.perf_counter() - t0)
     rss_lib = _rss_mb()
     assert cmp is not None
-    print(f"compare_runs (library), n={cmp.n_samples}, {cmp.n_boot} resamples: "
-          + ", ".join(f"{w:.2f}s" for w in walls) + f"; peak RSS {rss_lib:.0f} MB (before: {rss0:.0f} MB)", flush=True)
+    print(
+        f"compare_runs (library), n={cmp.n_samples}, {cmp.n_boot} resamples: "
+        + ", ".join(f"{w:.2f}s" for w in walls)
+        + f"; peak RSS {rss_lib:.0f} MB (before: {rss0:.0f} MB)",
+        flush=True,
+    )
     for m in cmp.metrics:
-        print(f"  {m.name:32s} A {m.a:.4f} B {m.b:.4f} delta {m.delta:+.4f} CI [{m.ci_low}, {m.ci_high}] n {m.n}")
-    cli = [str(Path(sys.executable).with_name("tunebench")), "--store", url, "compare", runs["run_a"], runs["run_b"]]
+        print(
+            f"  {m.name:32s} A {m.a:.4f} B {m.b:.4f} delta {m.delta:+.4f} CI [{m.ci_low}, {m.ci_high}] n {m.n}"
+        )
+    cli = [
+        str(Path(sys.executable).with_name("tunebench")),
+        "--store",
+        url,
+        "compare",
+        runs["run_a"],
+        runs["run_b"],
+    ]
     cli_walls = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -151,19 +204,38 @@ def compare(directory: Path, repeat: int) -> None:
             print(proc.stdout[-2000:], proc.stderr[-2000:])
             raise SystemExit(proc.returncode)
     rss_cli = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print("`tunebench compare A B` (subprocess, includes start-up): " + ", ".join(f"{w:.2f}s" for w in cli_walls)
-          + f"; peak RSS {rss_cli:.0f} MB", flush=True)
+    print(
+        "`tunebench compare A B` (subprocess, includes start-up): "
+        + ", ".join(f"{w:.2f}s" for w in cli_walls)
+        + f"; peak RSS {rss_cli:.0f} MB",
+        flush=True,
+    )
     print("\n".join(proc.stdout.splitlines()[:16]))
     # for scale: what holding every completion of one run at once costs
     t0 = time.perf_counter()
     everything = list(store.iter_results(runs["run_a"]))
     t_all = time.perf_counter() - t0
     rss_all = _rss_mb()
-    print(f"for scale: list(iter_results(A)) holds {len(everything)} results: {t_all:.1f}s, peak RSS {rss_all:.0f} MB "
-          f"(+{rss_all - rss_lib:.0f} MB over compare's peak)")
-    print(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(), "load": load, "date": time.strftime("%Y-%m-%d"),
-                      "n": cmp.n_samples, "compare_lib_s": walls, "compare_cli_s": cli_walls, "rss_lib_mb": rss_lib,
-                      "rss_cli_mb": rss_cli, "rss_all_results_mb": rss_all}))
+    print(
+        f"for scale: list(iter_results(A)) holds {len(everything)} results: {t_all:.1f}s, peak RSS {rss_all:.0f} MB "
+        f"(+{rss_all - rss_lib:.0f} MB over compare's peak)"
+    )
+    print(
+        json.dumps(
+            {
+                "machine": platform.node(),
+                "cpus": os.cpu_count(),
+                "load": load,
+                "date": time.strftime("%Y-%m-%d"),
+                "n": cmp.n_samples,
+                "compare_lib_s": walls,
+                "compare_cli_s": cli_walls,
+                "rss_lib_mb": rss_lib,
+                "rss_cli_mb": rss_cli,
+                "rss_all_results_mb": rss_all,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -181,8 +253,11 @@ def main() -> None:
         print(f"built in {time.perf_counter() - t0:.1f}s; peak RSS {_rss_mb():.0f} MB")
     if args.compare:
         if args.build:  # measure compare's memory in a fresh process
-            raise SystemExit(subprocess.call([sys.executable, __file__, "--compare", str(args.compare),
-                                              "--repeat", str(args.repeat)]))
+            raise SystemExit(
+                subprocess.call(
+                    [sys.executable, __file__, "--compare", str(args.compare), "--repeat", str(args.repeat)]
+                )
+            )
         compare(args.compare, args.repeat)
 
 

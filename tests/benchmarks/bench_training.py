@@ -34,7 +34,10 @@ LORA = {"r": 16, "alpha": 32, "dropout": 0.05, "targets": "all-linear"}
 
 
 def write_data(path: Path, n: int) -> Path:
-    rows = [json.loads(line) for line in (ROOT / "suites/ticket-triage/data/train.jsonl").read_text().splitlines()[:n]]
+    rows = [
+        json.loads(line)
+        for line in (ROOT / "suites/ticket-triage/data/train.jsonl").read_text().splitlines()[:n]
+    ]
     path.write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in rows), encoding="utf-8")
     return path
 
@@ -43,15 +46,35 @@ def run_tunebench(data: Path, out: Path, base: str, steps: int, batch: int, pack
     from trainers import TrainConfig, train
 
     cfg = TrainConfig(
-        base_model=base, train_file=str(data), output_dir=str(out), quantization="none", dtype="auto",
-        lora_r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], target_modules=LORA["targets"],
-        learning_rate=2e-4, max_steps=steps, per_device_batch_size=batch, max_seq_length=256, packing=packing,
-        warmup_ratio=0.0, lr_scheduler="linear", threads=1, logging_steps=1, seed=0,
+        base_model=base,
+        train_file=str(data),
+        output_dir=str(out),
+        quantization="none",
+        dtype="auto",
+        lora_r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        target_modules=LORA["targets"],
+        learning_rate=2e-4,
+        max_steps=steps,
+        per_device_batch_size=batch,
+        max_seq_length=256,
+        packing=packing,
+        warmup_ratio=0.0,
+        lr_scheduler="linear",
+        threads=1,
+        logging_steps=1,
+        seed=0,
     )
     r = train(cfg, progress=False)
-    return {"tokens_per_s": r.tokens_per_s, "train_runtime_s": r.train_runtime_s, "steps": r.steps,
-            "first_loss": r.first_loss, "final_loss": r.final_loss,
-            "tokens": round(r.tokens_per_s * r.train_runtime_s)}
+    return {
+        "tokens_per_s": r.tokens_per_s,
+        "train_runtime_s": r.train_runtime_s,
+        "steps": r.steps,
+        "first_loss": r.first_loss,
+        "final_loss": r.final_loss,
+        "tokens": round(r.tokens_per_s * r.train_runtime_s),
+    }
 
 
 def run_trl(data: Path, out: Path, base: str, steps: int, batch: int) -> dict[str, Any]:
@@ -71,14 +94,35 @@ def run_trl(data: Path, out: Path, base: str, steps: int, batch: int) -> dict[st
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype="auto")
     args = SFTConfig(
-        output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch, learning_rate=2e-4,
-        lr_scheduler_type="linear", warmup_steps=0, max_length=256, packing=False, completion_only_loss=True,
-        bf16=model.dtype == torch.bfloat16, use_cpu=True, logging_steps=1, report_to="none", save_strategy="no",
-        disable_tqdm=True, dataloader_num_workers=0, seed=0, optim="adamw_torch",
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=batch,
+        learning_rate=2e-4,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        max_length=256,
+        packing=False,
+        completion_only_loss=True,
+        bf16=model.dtype == torch.bfloat16,
+        use_cpu=True,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        seed=0,
+        optim="adamw_torch",
     )
-    peft_config = LoraConfig(task_type="CAUSAL_LM", r=LORA["r"], lora_alpha=LORA["alpha"],
-                             lora_dropout=LORA["dropout"], target_modules=LORA["targets"])
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config)
+    peft_config = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        target_modules=LORA["targets"],
+    )
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config
+    )
     seen = {"tokens": 0}
 
     def count(module: Any, _args: Any, kwargs: Any) -> None:
@@ -93,9 +137,14 @@ def run_trl(data: Path, out: Path, base: str, steps: int, batch: int) -> dict[st
     output = trainer.train()
     runtime = float(output.metrics["train_runtime"])
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {"tokens_per_s": seen["tokens"] / runtime, "train_runtime_s": runtime, "steps": trainer.state.global_step,
-            "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
-            "tokens": seen["tokens"]}
+    return {
+        "tokens_per_s": seen["tokens"] / runtime,
+        "train_runtime_s": runtime,
+        "steps": trainer.state.global_step,
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "tokens": seen["tokens"],
+    }
 
 
 def main() -> None:
@@ -103,7 +152,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=40, help="training examples")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--variant", choices=["trl", "tunebench", "tunebench-packed"], help="run one variant (internal)")
+    ap.add_argument(
+        "--variant", choices=["trl", "tunebench", "tunebench-packed"], help="run one variant (internal)"
+    )
     ap.add_argument("--variants", nargs="+", default=["trl", "tunebench", "tunebench-packed"])
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
@@ -117,8 +168,14 @@ def main() -> None:
         if args.variant == "trl":
             res = run_trl(data, work / "trl", base, args.steps, args.batch)
         else:
-            res = run_tunebench(data, work / args.variant, base, args.steps, args.batch,
-                                packing=args.variant.endswith("packed"))
+            res = run_tunebench(
+                data,
+                work / args.variant,
+                base,
+                args.steps,
+                args.batch,
+                packing=args.variant.endswith("packed"),
+            )
         print("RESULT " + json.dumps(res), flush=True)
         return
     write_data(work / "train.jsonl", args.n)
@@ -126,26 +183,57 @@ def main() -> None:
     results: dict[str, Any] = {}
     for v in args.variants:
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, __file__, "--variant", v, "--steps", str(args.steps), "--batch",
-                               str(args.batch), "--workdir", str(work)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--variant",
+                v,
+                "--steps",
+                str(args.steps),
+                "--batch",
+                str(args.batch),
+                "--workdir",
+                str(work),
+            ],
+            capture_output=True,
+            text=True,
+        )
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
             print(proc.stdout[-3000:], proc.stderr[-3000:])
             raise SystemExit(f"variant {v} failed")
-        results[v] = json.loads(line[len("RESULT "):])
+        results[v] = json.loads(line[len("RESULT ") :])
         r = results[v]
-        print(f"{v:17s}: {r['tokens_per_s']:7.1f} tokens/s ({r['tokens']} tokens in {r['train_runtime_s']:.1f}s, "
-              f"{r['steps']} steps; loss {r['first_loss']:.3f} -> {r['final_loss']:.3f}; process {time.perf_counter() - t0:.0f}s)",
-              flush=True)
+        print(
+            f"{v:17s}: {r['tokens_per_s']:7.1f} tokens/s ({r['tokens']} tokens in {r['train_runtime_s']:.1f}s, "
+            f"{r['steps']} steps; loss {r['first_loss']:.3f} -> {r['final_loss']:.3f}; process {time.perf_counter() - t0:.0f}s)",
+            flush=True,
+        )
     if "trl" in results and "tunebench" in results:
-        print(f"tunebench / plain TRL: {results['tunebench']['tokens_per_s'] / results['trl']['tokens_per_s']:.2f}x "
-              "tokens/s (target >= 1.0x)")
+        print(
+            f"tunebench / plain TRL: {results['tunebench']['tokens_per_s'] / results['trl']['tokens_per_s']:.2f}x "
+            "tokens/s (target >= 1.0x)"
+        )
     if "tunebench" in results and "tunebench-packed" in results:
-        print(f"packing on / off: {results['tunebench-packed']['tokens_per_s'] / results['tunebench']['tokens_per_s']:.2f}x "
-              "tokens/s (target >= 1.5x)")
-    print(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(), "load": load,
-                      "date": time.strftime("%Y-%m-%d"), "n": args.n, "steps": args.steps, "batch": args.batch,
-                      "results": results}))
+        print(
+            f"packing on / off: {results['tunebench-packed']['tokens_per_s'] / results['tunebench']['tokens_per_s']:.2f}x "
+            "tokens/s (target >= 1.5x)"
+        )
+    print(
+        json.dumps(
+            {
+                "machine": platform.node(),
+                "cpus": os.cpu_count(),
+                "load": load,
+                "date": time.strftime("%Y-%m-%d"),
+                "n": args.n,
+                "steps": args.steps,
+                "batch": args.batch,
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

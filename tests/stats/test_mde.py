@@ -28,9 +28,7 @@ def test_formula_on_constructed_cases() -> None:
     expected = (Z95 + Z80) * math.sqrt((p10 + p01) - (p10 - p01) ** 2) / math.sqrt(n)
     assert mde_from_deltas(binary) == pytest.approx(expected, rel=1e-12)
     z = NormalDist().inv_cdf(0.99) + NormalDist().inv_cdf(0.9)
-    assert mde_from_deltas(binary, alpha=0.01, power=0.9) == pytest.approx(
-        expected * z / (Z95 + Z80)
-    )
+    assert mde_from_deltas(binary, alpha=0.01, power=0.9) == pytest.approx(expected * z / (Z95 + Z80))
     assert mde_from_se(0.1) == pytest.approx((Z95 + Z80) * 0.1)
 
 
