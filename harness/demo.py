@@ -187,6 +187,9 @@ def run_demo(
         eval_limit=p.eval_limit,
         eval_every_steps=p.eval_every,
         eval_patience=p.eval_patience,
+        # the whole dev slice in one generation batch: 40 items took 12.2 s at batch 40 against
+        # 15.3 s at 16 (fine-tuned candidate, 2 cores)
+        eval_batch_size=p.eval_limit,
         eval_bare_prompt=True,
     )
     [(train_body, _)] = train_candidates(
