@@ -57,22 +57,36 @@ def contiguous_head_input(model: Any) -> Any:
     return head.register_forward_pre_hook(lambda _m, args: tuple(dense_strides(a) for a in args))
 
 
-_TOKENIZERS: dict[tuple[str, str | None, float], Any] = {}
+_TOKENIZERS: dict[tuple[Any, ...], Any] = {}
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".h5", ".msgpack")
 
 
-def shared_tokenizer(base: str, revision: str | None = None) -> Any:
+def _folder_stamp(path: Any) -> tuple[tuple[str, int, int], ...]:
+    """(name, mtime in ns, size) of every file of a model folder but its weights: a changed chat
+    template or tokenizer file changes it."""
+    return tuple(
+        sorted(
+            (f.name, f.stat().st_mtime_ns, f.stat().st_size)
+            for f in path.iterdir()
+            if f.is_file() and not f.name.endswith(_WEIGHT_SUFFIXES)
+        )
+    )
+
+
+def shared_tokenizer(base: str, revision: str | None = None, base_hash: str | None = None) -> Any:
     """The tokenizer of `base` (a local folder or a hub id pinned to `revision`), left padding, with
     a pad token: loaded once per process and shared by every backend of that base (each configures
     it the same way; backends tokenize prompts one by one and pad by hand). Loading Gemma 3's
-    262k-entry tokenizer takes about 3.5 s on the 2-core machine, and the demo builds six backends
-    of the same base. A local folder whose tokenizer files change is loaded again."""
+    262k-entry tokenizer takes about 3.4 s on the 2-core machine, and the demo builds six backends
+    of the same base. Keyed by the base's identity (`base_hash`, which covers its tokenizer and chat
+    template files) and the folder's file stamps, so a changed template or tokenizer is loaded again."""
     from pathlib import Path
 
     from transformers import AutoTokenizer
 
     path = Path(base)
-    stamp = max((f.stat().st_mtime for f in path.glob("tokenizer*")), default=0.0) if path.is_dir() else 0.0
-    key = (str(path.resolve()) if path.is_dir() else base, revision, stamp)
+    local = path.is_dir()
+    key = (str(path.resolve()) if local else base, revision, base_hash, _folder_stamp(path) if local else ())
     if key not in _TOKENIZERS:
         pinned: dict[str, Any] = {"revision": revision} if revision else {}
         tok = AutoTokenizer.from_pretrained(base, **pinned)
@@ -112,7 +126,7 @@ class HFBackend:
             torch.set_num_threads(threads or default_threads())
         # a hub model loads exactly the commit its spec was pinned to (harness/models/hub.py)
         pinned: dict[str, Any] = {"revision": spec.revision} if spec.revision else {}
-        self.tokenizer = shared_tokenizer(spec.base, spec.revision)
+        self.tokenizer = shared_tokenizer(spec.base, spec.revision, spec.base_hash)
         kwargs: dict[str, Any] = {}
         if spec.dtype != "auto":
             kwargs["dtype"] = getattr(torch, spec.dtype)
