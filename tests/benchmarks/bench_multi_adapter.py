@@ -84,6 +84,7 @@ def main() -> None:
         os.environ["TUNEBENCH_THREADS"] = str(args.threads)
 
     from harness import load_split, load_suite, parse_spec
+    from harness.models import hf as hf_module
     from harness.models.hf import HFBackend
     from harness.models.multi import MultiAdapterHF
     from harness.prompts import build_messages
@@ -146,6 +147,10 @@ def main() -> None:
     for rep in range(args.repeat):
         order = list(sides) if rep % 2 == 0 else list(sides)[::-1]
         for name in order:
+            # each side starts as a fresh process would: without the process's shared tokenizer
+            # (models/hf.py shares it among backends of one base; the side that ran first would
+            # otherwise pay its 3.4 s load for both)
+            hf_module._TOKENIZERS.clear()
             before = load1()
             t, out, info = sides[name]()
             runs[name].append({"s": round(t, 2), "load_before": before, "load_after": load1(), **info})
