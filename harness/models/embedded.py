@@ -63,10 +63,17 @@ def parse_gguf_once() -> Iterator[None]:
     the config, then the tensors), each time through a new `gguf.GGUFReader`, which parses the
     262k-entry vocabulary field by field in Python: about 18 s a parse on the 2-core machine, three
     quarters of the conversion. Within this block a reader built for the same file is reused
-    (readers only read their memory-mapped file)."""
+    (readers only read their memory-mapped file).
+
+    The reader also sees its file as a plain ndarray view of the memory map instead of an
+    `np.memmap`: it slices that array about 13 million times, and every slice of the memmap
+    subclass runs Python-level `__getitem__` / `__array_finalize__` hooks; a plain view reads the
+    same bytes without them."""
     import gguf
+    import gguf.gguf_reader as gguf_reader
 
     original = gguf.GGUFReader
+    original_np = gguf_reader.np
     readers: dict[tuple[str, str], Any] = {}
 
     def reader(path: str | os.PathLike[str], mode: str = "r") -> Any:
@@ -76,11 +83,29 @@ def parse_gguf_once() -> Iterator[None]:
         return readers[key]
 
     gguf.GGUFReader = reader  # type: ignore[assignment,misc]
+    gguf_reader.np = _PlainMemmapNumpy()  # type: ignore[assignment]
     try:
         yield
     finally:
         gguf.GGUFReader = original  # type: ignore[misc]
+        gguf_reader.np = original_np
         readers.clear()
+
+
+class _PlainMemmapNumpy:
+    """numpy as gguf's reader module sees it within `parse_gguf_once`: `memmap` maps the file as
+    numpy would and returns a plain ndarray view of the map (same bytes, still memory-mapped)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        return getattr(numpy, name)
+
+    @staticmethod
+    def memmap(*args: Any, **kwargs: Any) -> Any:
+        import numpy
+
+        return numpy.memmap(*args, **kwargs).view(numpy.ndarray)
 
 
 def convert_gguf(out: Path, *, quiet: bool = False) -> Path:
