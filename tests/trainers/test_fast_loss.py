@@ -126,3 +126,62 @@ def test_training_with_fast_loss_lowers_loss(
     assert result.final_loss < result.first_loss
     tensors = load_file(Path(result.adapter_path) / "adapter_model.safetensors")
     assert all(t.abs().sum() > 0 for k, t in tensors.items() if "lora_B" in k)
+
+
+def test_token_metrics_are_taken_on_logged_steps_only(
+    tiny_model: Path, chat_data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """TRL's entropy and token accuracy cost a pass over the whole vocabulary per step: they are
+    computed on the steps the Trainer logs (logging_steps, and the first step) and nowhere else, and
+    every logged training entry still carries them."""
+    trainer, inputs = _trainer(tiny_model, chat_data[0], tmp_path)
+    trainer.args.logging_steps = 3
+    trainer.args.logging_first_step = True
+    trainer.state.logging_steps = 3
+    model = trainer.model
+    model.train()
+    taken = []
+    for step in range(7):
+        trainer.state.global_step = step
+        trainer._metrics["train"].clear()
+        trainer.compute_loss(model, dict(inputs))
+        taken.append("entropy" in trainer._metrics["train"])
+    # steps 1..7 (global_step + 1): the first, then every third
+    assert taken == [True, False, True, False, False, True, False]
+
+    trainer.args.logging_steps = 2
+    trainer.state.logging_steps = 2
+    trainer.state.global_step = 0
+    trainer.args.max_steps = 5
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    assert [h["step"] for h in logged] == [1, 2, 4]
+    assert all("entropy" in h and "mean_token_accuracy" in h for h in logged)
+
+
+def test_tokenizer_fingerprint_from_backend(tiny_model: Path) -> None:
+    """Inside the block `datasets` hashes a tokenizer from its Rust serialization: equal tokenizers
+    hash equal, a changed one hashes differently, and outside the block the library's own hashing
+    is back."""
+    from datasets.fingerprint import Hasher
+    from datasets.utils._dill import Pickler
+    from transformers import AutoTokenizer
+
+    from trainers.trainer import tokenizer_fingerprint_from_backend
+
+    a = AutoTokenizer.from_pretrained(tiny_model)
+    b = AutoTokenizer.from_pretrained(tiny_model)
+    cls = type(a)
+    before = Pickler.dispatch.get(cls)
+    with tokenizer_fingerprint_from_backend(a):
+        assert Pickler.dispatch.get(cls) is not before
+        same = Hasher.hash(a) == Hasher.hash(b)
+        b.add_tokens(["<new-token>"])
+        changed_vocab = Hasher.hash(a) != Hasher.hash(b)
+        c = AutoTokenizer.from_pretrained(tiny_model)
+        c.chat_template = "{{ messages }}"
+        changed_template = Hasher.hash(a) != Hasher.hash(c)
+    assert same and changed_vocab and changed_template
+    assert Pickler.dispatch.get(cls) is before
+    with tokenizer_fingerprint_from_backend(None):  # nothing to do without a tokenizer
+        pass
