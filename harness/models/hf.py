@@ -196,6 +196,9 @@ class HFBackend:
         self.prompt_lookup_verify_n = verify_n
         self.lookup_checked = 0
         self.lookup_differed = 0
+        # greedy batches decode in hf_fast.lookup_generate (no drafts), where finished rows leave the
+        # batch; False: transformers' `generate` (tests and benchmarks compare the two)
+        self.greedy_loop = True
 
     def _check_adapter_precision(self, spec: ModelSpec, model: Any) -> None:
         meta = read_adapter_meta(spec.adapter or "")
@@ -340,7 +343,14 @@ class HFBackend:
         if self.prefix_cache is not None and lookup != "assisted" and adapter_names is None:
             plen, cache = self.prefix_cache.for_batch(self.model, rows, config.max_new_tokens, self.device)
         input_ids, attn, width = batch_layout(rows, plen, self.tokenizer.pad_token_id)
-        if lookup == "batched":
+        plain_greedy = (
+            lookup is None
+            and adapter_names is None
+            and config.temperature <= 0
+            and self.greedy_loop
+            and greedy_is_plain_argmax(self.model)
+        )
+        if lookup == "batched" or plain_greedy:
             t0 = time.perf_counter()
             outs = lookup_generate(
                 self.model,
@@ -353,7 +363,7 @@ class HFBackend:
                 eos_ids=self.eos_ids,
                 stopping=self._stopping(tuple(config.stop)),
                 pad_id=self.tokenizer.pad_token_id,
-                num_tokens=self.prompt_lookup_tokens,
+                num_tokens=self.prompt_lookup_tokens if lookup == "batched" else 0,
                 device=self.device,
             )
             return outs, time.perf_counter() - t0, plen

@@ -263,13 +263,19 @@ def lookup_generate(
     token plus up to `num_tokens` tokens copied from its own prompt and output, and keeps the drafted
     tokens that equal the model's argmax (plus the argmax after them). Rejected drafts stay in the
     cache with attention mask 0 and positions continue per row, so every kept token is computed
-    from exactly the tokens plain decoding would have seen. Returns new tokens per row, padded like
-    `generate` pads finished rows (to the longest row's length)."""
+    from exactly the tokens plain decoding would have seen. With `num_tokens=0` this is plain greedy
+    decoding. A row that has finished leaves the batch (its cache rows are dropped), so the last
+    long answers of a batch are decoded without the finished rows beside them: the forward pass
+    computes a row bit for bit the same in any batch of two or more rows (measured on Gemma 3 in
+    bf16; a lone row differs), so a last running row keeps one finished row beside it. Returns new
+    tokens per row, padded like `generate` pads finished rows (to the longest row's length)."""
     import torch
     from transformers import DynamicCache
 
     b = len(rows)
-    cache = cache if cache is not None else DynamicCache()
+    if cache is None:  # as `generate` builds it: sliding-window layers keep only their window
+        config = getattr(model, "config", None)
+        cache = DynamicCache(config=config) if config is not None else DynamicCache()
     attn = attn.to(device)
     positions = (attn.cumsum(-1) - 1).clamp(min=0)
     window = smallest_window(model)
@@ -277,9 +283,12 @@ def lookup_generate(
     out_tokens: list[list[int]] = [[] for _ in range(b)]
     seqs = [list(r) for r in rows]
     done = [False] * b
+    active = list(range(b))  # the rows still in the batch, in batch order
 
-    def forward(ids: Any, mask: Any, pos: Any) -> Any:
-        kwargs = {cache_name: cache, "use_cache": True}
+    def forward(ids: Any, mask: Any, pos: Any, last_only: bool = False) -> Any:
+        kwargs: dict[str, Any] = {cache_name: cache, "use_cache": True}
+        if last_only:  # the prompt's logits: only its last position's are read
+            kwargs["logits_to_keep"] = 1
         out = model(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device), **kwargs)
         return out.logits.argmax(-1).cpu()  # greedy: the plain argmax (checked by greedy_is_plain_argmax)
 
@@ -292,41 +301,57 @@ def lookup_generate(
             done[r] = True
 
     with torch.inference_mode():
-        first = forward(input_ids[:, prefix_len:], attn, positions[:, prefix_len:])[:, -1]
+        first = forward(input_ids[:, prefix_len:], attn, positions[:, prefix_len:], last_only=True)[:, -1]
         for r in range(b):
             emit(r, int(first[r]))
         last_pos = positions[:, -1].clone()
         physical = input_ids.shape[1]
-        while not all(done):
+        while True:
+            running = [i for i, r in enumerate(active) if not done[r]]
+            if not running:
+                break
+            keep = running
+            if len(running) == 1 < len(active):
+                # one row alone takes other kernel paths than a batch (its logits differed in the
+                # low bits on Gemma 3 in bf16); a finished row stays beside it, fed padding as
+                # `generate` feeds finished rows
+                keep = sorted([*running, next(i for i in range(len(active)) if i not in running)])
+            if len(keep) < len(active):  # finished rows leave the batch
+                index = torch.tensor(keep, dtype=torch.long)
+                cache.batch_select_indices(index.to(device))
+                attn, last_pos = attn[index.to(device)], last_pos[index]
+                active = [active[i] for i in keep]
+            live = [r for r in active if not done[r]]
             room = num_tokens
             if window is not None:  # keep every kept token inside the sliding window (see module doc)
-                left = max_new_tokens - min(len(out_tokens[r]) for r in range(b) if not done[r])
+                left = max_new_tokens - min(len(out_tokens[r]) for r in live)
                 room = min(room, max(0, window - physical - left))
             drafts = [
                 [] if done[r] else lookup_draft(seqs[r], min(room, max_new_tokens - len(out_tokens[r]) - 1))
-                for r in range(b)
+                for r in active
             ]
             width = 1 + max(len(d) for d in drafts)
-            ids = torch.full((b, width), pad_id, dtype=torch.long)
-            mask = torch.zeros((b, width), dtype=attn.dtype)
-            for r in range(b):
-                chunk = [seqs[r][-1], *drafts[r]]
-                ids[r, : len(chunk)] = torch.tensor(chunk)
-                mask[r, : len(chunk)] = 0 if done[r] else 1
+            ids = torch.full((len(active), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(active), width), dtype=attn.dtype)
+            for i, r in enumerate(active):
+                chunk = [pad_id] if done[r] else [seqs[r][-1], *drafts[i]]
+                ids[i, : len(chunk)] = torch.tensor(chunk)
+                mask[i, : len(chunk)] = 1
             attn = torch.cat([attn, mask.to(device)], dim=-1)
             pos = last_pos.unsqueeze(1) + 1 + torch.arange(width).unsqueeze(0)
             picks = forward(ids, attn, pos)
             physical += width
-            for r in range(b):
-                if done[r]:
+            for i, r in enumerate(active):
+                if done[r]:  # the companion of a lone row: its output is not read
+                    last_pos[i] += 1
                     continue
                 accepted = 0
-                while accepted < len(drafts[r]) and drafts[r][accepted] == int(picks[r, accepted]):
+                while accepted < len(drafts[i]) and drafts[i][accepted] == int(picks[i, accepted]):
                     accepted += 1
                 # the cache holds the last token and the accepted drafts; the rest is masked out
-                attn[r, attn.shape[1] - width + 1 + accepted :] = 0
-                last_pos[r] += 1 + accepted
-                for tok in [*drafts[r][:accepted], int(picks[r, accepted])]:
+                attn[i, attn.shape[1] - width + 1 + accepted :] = 0
+                last_pos[i] += 1 + accepted
+                for tok in [*drafts[i][:accepted], int(picks[i, accepted])]:
                     emit(r, tok)
                     if done[r]:
                         break

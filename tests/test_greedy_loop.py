@@ -1,0 +1,131 @@
+"""Greedy batches decode in harness/models/hf_fast.lookup_generate (no drafts) instead of
+transformers' `generate`: finished rows leave the batch, a last running row keeps one finished row
+beside it, and every output (text, token count, finish reason) equals `generate`'s, on a Llama and
+on a Gemma 3 whose prompts outgrow its sliding attention window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.models import parse_spec
+from harness.models.hf import HFBackend
+from harness.types import GenerationConfig
+
+INPUTS = [
+    "hi",
+    "My package has not arrived yet, the tracking number shows no updates since Monday.",
+    "refund please",
+    "The app crashes every time I open the settings page on Android. " * 2,
+    "I cannot log in to my account after resetting the password, please help.",
+    "Could you add a dark mode to the dashboard?",
+    "Paris is the capital of France.",
+]
+SYSTEM = "You triage customer-support tickets. Reply with the category, the priority and a summary."
+PROMPTS = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": x}] for x in INPUTS]
+
+
+def _key(c: Any) -> tuple[str, int, str]:
+    return (c.text, c.completion_tokens, c.finish_reason)
+
+
+def _tiny_gemma3(out: Path, window: int) -> Path:
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from harness.models.tiny import build_tokenizer
+
+    tok = build_tokenizer()
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=window,
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        initializer_range=0.02,
+    )
+    model = Gemma3ForCausalLM(cfg)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module", params=["llama-float32", "llama-bfloat16", "gemma3-window8-bfloat16"])
+def spec(request: pytest.FixtureRequest, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    arch, dtype = request.param.rsplit("-", 1)
+    path = tiny_model if arch == "llama" else _tiny_gemma3(tmp_path_factory.mktemp("gemma3") / "m", 8)
+    return parse_spec(f"hf:{path}", workspace=tmp_path_factory.mktemp("ws"), dtype=dtype)
+
+
+@pytest.mark.parametrize("prefix_cache", [False, True], ids=["no-prefix", "prefix-cache"])
+def test_greedy_loop_equals_generate(spec: Any, prefix_cache: bool) -> None:
+    b = HFBackend(spec, batch_size=4, device="cpu", prefix_cache=prefix_cache, prompt_lookup="off")
+    b.greedy_loop = False
+    free = [c.text for c in b.generate(PROMPTS, GenerationConfig(max_new_tokens=24, temperature=0.0))]
+    # a stop string the model writes, at different places in different rows: rows end apart
+    for stop in sorted({t[k : k + 2] for t in free for k in range(1, len(t) - 2)}):
+        config = GenerationConfig(max_new_tokens=24, temperature=0.0, stop=[stop])
+        expected = [_key(c) for c in b.generate(PROMPTS, config)]
+        if len({n for _, n, _ in expected}) > 2:
+            break
+    b.greedy_loop = True
+    rows_per_pass: list[int] = []
+    hook = b.model.register_forward_pre_hook(
+        lambda _m, _a, kw: rows_per_pass.append(int(kw["input_ids"].shape[0])), with_kwargs=True
+    )
+    try:
+        outs = b.generate(PROMPTS, config)
+    finally:
+        hook.remove()
+    assert [_key(c) for c in outs] == expected
+    if prefix_cache and getattr(b.model.config, "sliding_window", None) is None:  # the Llama used it
+        assert all(c.raw and c.raw.get("prefix_cached_tokens", 0) >= 16 for c in outs)
+    assert len({n for _, n, _ in expected}) > 2 and {f for _, _, f in expected} >= {"stop"}
+    # finished rows left the batch, but never down to a lone row (batches of 4 and 3 prompts)
+    assert min(rows_per_pass) == 2 and max(rows_per_pass) == 4
+
+
+def test_window_is_outgrown_with_a_sliding_cache(spec: Any) -> None:
+    """The Gemma 3 case really decodes past its sliding window, and the loop's cache keeps its
+    sliding layers as `generate`'s does (a plain cache keeps every token: other kernel shapes)."""
+    b = HFBackend(spec, batch_size=4, device="cpu", prefix_cache=False)
+    window = getattr(b.model.config, "sliding_window", None)
+    if window is None:
+        assert "Llama" in type(b.model).__name__
+        return
+    assert min(len(b.tokenizer(b.render(p))["input_ids"]) for p in PROMPTS) > 3 * window
+    layer_types: list[str] = []
+
+    def seen(_m: Any, _a: Any, kw: dict[str, Any]) -> None:
+        cache = kw.get("cache", kw.get("past_key_values"))
+        layer_types.extend(type(layer).__name__ for layer in getattr(cache, "layers", []))
+
+    hook = b.model.register_forward_pre_hook(seen, with_kwargs=True)
+    try:
+        b.generate(PROMPTS[:2], GenerationConfig(max_new_tokens=4, temperature=0.0))
+    finally:
+        hook.remove()
+    assert "DynamicSlidingWindowLayer" in layer_types
+
+
+def test_sampling_still_goes_through_generate(spec: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.models import hf_fast
+
+    b = HFBackend(spec, batch_size=4, device="cpu", prefix_cache=False)
+    monkeypatch.setattr(hf_fast, "lookup_generate", None)  # would fail if called
+    monkeypatch.setattr("harness.models.hf.lookup_generate", None)
+    outs = b.generate(PROMPTS[:2], GenerationConfig(max_new_tokens=6, temperature=0.7, seed=1))
+    assert all(c.error is None for c in outs)
