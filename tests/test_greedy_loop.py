@@ -129,3 +129,41 @@ def test_sampling_still_goes_through_generate(spec: Any, monkeypatch: pytest.Mon
     monkeypatch.setattr("harness.models.hf.lookup_generate", None)
     outs = b.generate(PROMPTS[:2], GenerationConfig(max_new_tokens=6, temperature=0.7, seed=1))
     assert all(c.error is None for c in outs)
+
+
+def test_peft_model_held_by_a_trainer_decodes_like_generate(tiny_model: Path) -> None:
+    """While a Trainer holds a PEFT model, accelerate wraps the PEFT model's forward in bf16
+    autocast; `generate` runs the base model's forward inside it, unwrapped, and so does the loop
+    (the training-time evaluation of early stopping goes through it)."""
+    import torch
+    from accelerate import Accelerator
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.types import ModelSpec
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    held = Accelerator(mixed_precision="bf16", cpu=True).prepare_model(model)
+    held.eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    spec = ModelSpec(
+        backend="hf", base=str(tiny_model), adapter="training", adapter_hash="step", dtype="float32"
+    )
+    b = HFBackend.from_model(spec, held, tok, batch_size=4, device="cpu", prefix_cache=False)
+    config = GenerationConfig(max_new_tokens=16, temperature=0.0)
+    b.greedy_loop = False
+    expected = [_key(c) for c in b.generate(PROMPTS, config)]
+    b.greedy_loop = True
+    assert [_key(c) for c in b.generate(PROMPTS, config)] == expected
+    # the wrapper would have mattered: the wrapped forward's argmax differs somewhere
+    ids = tok([b.render(p) for p in PROMPTS[:1]], return_tensors="pt")
+    with torch.inference_mode():
+        wrapped = held(**ids).logits.float()
+        plain = held.get_base_model()(**ids).logits.float()
+    assert not torch.equal(wrapped, plain)

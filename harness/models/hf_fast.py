@@ -95,6 +95,15 @@ def smallest_window(model: Any) -> int | None:
     return None
 
 
+def generation_module(model: Any) -> Any:
+    """The module whose forward `generate` runs. A PEFT model generates through its base model (the
+    LoRA layers live inside it), so a wrapper set on the PEFT model's own forward is not applied:
+    while a Trainer holds the model, accelerate's bf16 autocast wraps it, and a forward through it
+    changed 2 of 40 greedy outputs of a training-time evaluation. Other models run their own."""
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
 def adapter_key(model: Any) -> str:
     """Which weights answer now: the model object and, for PEFT models, the active adapter(s)."""
     active = getattr(model, "active_adapters", None) or getattr(model, "active_adapter", None)
@@ -186,7 +195,7 @@ class PrefixCache:
 
         ids = torch.tensor([list(prefix)], dtype=torch.long, device=device)
         with torch.inference_mode():
-            out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
+            out = generation_module(model)(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True)
         cache = getattr(out, "cache", None)
         if cache is None:
             cache = out.past_key_values
@@ -280,6 +289,7 @@ def lookup_generate(
     positions = (attn.cumsum(-1) - 1).clamp(min=0)
     window = smallest_window(model)
     cache_name = cache_kwarg()
+    net = generation_module(model)
     out_tokens: list[list[int]] = [[] for _ in range(b)]
     seqs = [list(r) for r in rows]
     done = [False] * b
@@ -289,7 +299,7 @@ def lookup_generate(
         kwargs: dict[str, Any] = {cache_name: cache, "use_cache": True}
         if last_only:  # the prompt's logits: only its last position's are read
             kwargs["logits_to_keep"] = 1
-        out = model(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device), **kwargs)
+        out = net(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device), **kwargs)
         return out.logits.argmax(-1).cpu()  # greedy: the plain argmax (checked by greedy_is_plain_argmax)
 
     def emit(r: int, tok: int) -> None:
