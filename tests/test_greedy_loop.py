@@ -12,6 +12,7 @@ import pytest
 
 from harness.models import parse_spec
 from harness.models.hf import HFBackend
+from harness.models.tiny import build_tiny_gemma3
 from harness.types import GenerationConfig
 
 INPUTS = [
@@ -31,42 +32,10 @@ def _key(c: Any) -> tuple[str, int, str]:
     return (c.text, c.completion_tokens, c.finish_reason)
 
 
-def _tiny_gemma3(out: Path, window: int) -> Path:
-    import torch
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    from harness.models.tiny import build_tokenizer
-
-    tok = build_tokenizer()
-    torch.manual_seed(0)
-    cfg = Gemma3TextConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        sliding_window=window,
-        layer_types=["sliding_attention", "full_attention"],
-        max_position_embeddings=512,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        initializer_range=0.02,
-    )
-    model = Gemma3ForCausalLM(cfg)
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
 @pytest.fixture(scope="module", params=["llama-float32", "llama-bfloat16", "gemma3-window8-bfloat16"])
 def spec(request: pytest.FixtureRequest, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     arch, dtype = request.param.rsplit("-", 1)
-    path = tiny_model if arch == "llama" else _tiny_gemma3(tmp_path_factory.mktemp("gemma3") / "m", 8)
+    path = tiny_model if arch == "llama" else build_tiny_gemma3(tmp_path_factory.mktemp("gemma3") / "m")
     return parse_spec(f"hf:{path}", workspace=tmp_path_factory.mktemp("ws"), dtype=dtype)
 
 

@@ -1,4 +1,4 @@
-"""Tiny random Llama-architecture models with a locally trained byte-level BPE tokenizer.
+"""Tiny random Llama (and Gemma 3) models with a locally trained byte-level BPE tokenizer.
 
 Built in about a second, fully offline, for tests of the hf backend, scorers and the trainer.
 """
@@ -6,6 +6,7 @@ Built in about a second, fully offline, for tests of the hf backend, scorers and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
@@ -89,7 +90,39 @@ def build_tiny_model(
         tie_word_embeddings=False,
         initializer_range=initializer_range,
     )
-    model = LlamaForCausalLM(cfg)
+    return _save(LlamaForCausalLM(cfg), tok, out)
+
+
+def build_tiny_gemma3(out_dir: str | Path, *, sliding_window: int = 8, seed: int = 0) -> Path:
+    """Write a random tiny Gemma 3 (one sliding-window layer of `sliding_window` tokens, one full
+    attention layer) with the same tokenizer to `out_dir`: prompts outgrow its window, as 5-shot
+    prompts outgrow the embedded Gemma 3's 512 tokens."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer()
+    torch.manual_seed(seed)
+    cfg = Gemma3TextConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=sliding_window,
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    return _save(Gemma3ForCausalLM(cfg), tok, out)
+
+
+def _save(model: Any, tok: Any, out: Path) -> Path:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.eos_token_id
     model.save_pretrained(out)
