@@ -185,3 +185,37 @@ def test_mixed_rows_equal_the_single_adapter_forward_in_bf16(
             with torch.inference_mode():
                 alone = model(**enc).logits
         assert torch.equal(mixed[j :: len(names)], alone), name
+
+
+def test_mixed_batches_decode_in_the_greedy_loop_like_generate(
+    tiny_model: Path, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    """Greedy mixed batches run through hf_fast.lookup_generate (finished rows leave the batch, the
+    adapter names follow the rows that stay) and equal PEFT's `generate(adapter_names=...)`, bf16."""
+    from harness.models.hf_fast import generation_module
+
+    base = parse_spec(f"hf:{tiny_model}", workspace=tmp_path, dtype="bfloat16")
+    with pytest.warns(UserWarning, match="trained on"):
+        multi = MultiAdapterHF(base, adapters, device="cpu", mixed_batch_size=12, workspace=tmp_path)
+        hf = multi.hf
+    rows = [(name, p) for p in PROMPTS for name in [*adapters, BASE]]
+    hf.greedy_loop = False
+    free = [c.text for c in multi.generate_mixed(rows, GenerationConfig(max_new_tokens=20))]
+    # a stop string some rows write early and others late or never: rows finish apart
+    for stop in sorted({t[k : k + 2] for t in free for k in range(1, len(t) - 2)}):
+        config = GenerationConfig(max_new_tokens=20, stop=[stop])
+        expected = [(c.text, c.completion_tokens, c.finish_reason) for c in multi.generate_mixed(rows, config)]
+        if len({n for _, n, _ in expected}) > 2:
+            break
+    assert len({n for _, n, _ in expected}) > 2
+    hf.greedy_loop = True
+    rows_per_pass: list[int] = []
+    hook = generation_module(hf.model).register_forward_pre_hook(
+        lambda _m, _a, kw: rows_per_pass.append(int(kw["input_ids"].shape[0])), with_kwargs=True
+    )
+    try:
+        got = [(c.text, c.completion_tokens, c.finish_reason) for c in multi.generate_mixed(rows, config)]
+    finally:
+        hook.remove()
+    assert got == expected
+    assert max(rows_per_pass) == 12 and min(rows_per_pass) < 12  # finished rows left the batch

@@ -196,8 +196,9 @@ class HFBackend:
         self.prompt_lookup_verify_n = verify_n
         self.lookup_checked = 0
         self.lookup_differed = 0
-        # greedy batches decode in hf_fast.lookup_generate (no drafts), where finished rows leave the
-        # batch; False: transformers' `generate` (tests and benchmarks compare the two)
+        # greedy batches, mixed-adapter ones included, decode in hf_fast.lookup_generate (no drafts),
+        # where finished rows leave the batch; False: transformers' `generate` (tests and benchmarks
+        # compare the two)
         self.greedy_loop = True
 
     def _check_adapter_precision(self, spec: ModelSpec, model: Any) -> None:
@@ -345,7 +346,6 @@ class HFBackend:
         input_ids, attn, width = batch_layout(rows, plen, self.tokenizer.pad_token_id)
         plain_greedy = (
             lookup is None
-            and adapter_names is None
             and config.temperature <= 0
             and self.greedy_loop
             and greedy_is_plain_argmax(self.model)
@@ -365,6 +365,7 @@ class HFBackend:
                 pad_id=self.tokenizer.pad_token_id,
                 num_tokens=self.prompt_lookup_tokens if lookup == "batched" else 0,
                 device=self.device,
+                adapter_names=adapter_names,
             )
             return outs, time.perf_counter() - t0, plen
         gen_kwargs: dict[str, Any] = {

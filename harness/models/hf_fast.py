@@ -27,6 +27,7 @@ Two features, both measured on tests/benchmarks/bench_lmeval.py (README row 5):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 from collections import OrderedDict
@@ -267,6 +268,7 @@ def lookup_generate(
     pad_id: int,
     num_tokens: int = 10,
     device: str = "cpu",
+    adapter_names: Sequence[str] | None = None,
 ) -> list[list[int]]:
     """Greedy decoding of a whole batch with prompt-lookup drafts: every step feeds each row its last
     token plus up to `num_tokens` tokens copied from its own prompt and output, and keeps the drafted
@@ -277,7 +279,10 @@ def lookup_generate(
     long answers of a batch are decoded without the finished rows beside them: the forward pass
     computes a row bit for bit the same in any batch of two or more rows (measured on Gemma 3 in
     bf16; a lone row differs), so a last running row keeps one finished row beside it. Returns new
-    tokens per row, padded like `generate` pads finished rows (to the longest row's length)."""
+    tokens per row, padded like `generate` pads finished rows (to the longest row's length).
+    `adapter_names` (a PEFT model, one name per row): each row runs with its own adapter, routed as
+    PEFT's `generate(adapter_names=...)` routes it (its forward hooks), the names following the
+    rows that stay in the batch."""
     import torch
     from transformers import DynamicCache
 
@@ -295,11 +300,17 @@ def lookup_generate(
     done = [False] * b
     active = list(range(b))  # the rows still in the batch, in batch order
 
+    def routed() -> Any:
+        if adapter_names is None:
+            return contextlib.nullcontext()
+        return model._enable_peft_forward_hooks(adapter_names=[adapter_names[r] for r in active])
+
     def forward(ids: Any, mask: Any, pos: Any, last_only: bool = False) -> Any:
         kwargs: dict[str, Any] = {cache_name: cache, "use_cache": True}
         if last_only:  # the prompt's logits: only its last position's are read
             kwargs["logits_to_keep"] = 1
-        out = net(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device), **kwargs)
+        with routed():
+            out = net(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device), **kwargs)
         return out.logits.argmax(-1).cpu()  # greedy: the plain argmax (checked by greedy_is_plain_argmax)
 
     def emit(r: int, tok: int) -> None:

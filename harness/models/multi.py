@@ -26,7 +26,6 @@ generation is not cached.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -156,8 +155,6 @@ class MultiAdapterHF:
             check_adapter_effect(model, hf.tokenizer, spec, name)
         model.eval()
         exact_mixed_batches(model)
-        for name, spec in self.specs.items():
-            check_adapter_hook(model, hf.tokenizer, spec, name)
         hf.model = model
         hf.spec = self.base_spec
         self._active = next(iter(self.specs))
@@ -245,24 +242,6 @@ def _single_path_mixed_forward(layer: Any, peft_forward: Any) -> Any:
         return result
 
     return forward
-
-
-def check_adapter_hook(model: Any, tokenizer: Any, spec: ModelSpec, name: str) -> None:
-    """check_adapter(...) call site: the adapter sanity check of the integrity issue (a no-op
-    adapter is refused) runs here for every adapter at start-up, once its module
-    harness/models/adapter_check.py is on this branch (`check_adapter_effect(model, tokenizer,
-    spec, adapter_name)` there; the lead wires and confirms the signature at merge)."""
-    try:
-        module = importlib.import_module(".adapter_check", __package__)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.endswith("adapter_check"):
-            return
-        raise
-    check = getattr(module, "check_adapter_effect", None) or getattr(module, "check_adapter", None)
-    if check is None:
-        return
-    model.set_adapter(name)
-    check(model, tokenizer, spec, adapter_name=name)
 
 
 class _LookaheadView(AdapterView):

@@ -85,8 +85,8 @@ def load_router(
     dtype: str = "auto",
     quantization: str | None = None,
 ) -> AdapterRouter:
-    """Load the base once with every adapter attached (each adapter's sanity check runs here, see
-    `check_adapter_hook`); a server batch of `batch_size` rows is one mixed generate call."""
+    """Load the base once with every adapter attached (each adapter's sanity check runs at the load,
+    `MultiAdapterHF._load`); a server batch of `batch_size` rows is one mixed batch."""
     from ..models import parse_spec
 
     if isinstance(base, str):
