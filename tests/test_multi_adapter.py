@@ -219,3 +219,33 @@ def test_mixed_batches_decode_in_the_greedy_loop_like_generate(
         hook.remove()
     assert got == expected
     assert max(rows_per_pass) == 12 and min(rows_per_pass) < 12  # finished rows left the batch
+
+
+def test_mixed_batches_share_each_adapters_prefix_like_separate_loads(
+    tiny_model: Path, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    """With the shared-prefix cache on (the default), a mixed batch computes the prompts' shared
+    prefix once per adapter and gives each row its own adapter's keys and values: its outputs
+    equal each adapter loaded alone with the cache on, in bf16."""
+    system = "You triage customer-support tickets for a web shop. Reply with one JSON object only."
+    prompts = [[{"role": "system", "content": system}, p[-1]] for p in PROMPTS]
+    config = GenerationConfig(max_new_tokens=12)
+    ws = tmp_path / "ws"
+    names = [*adapters, BASE]
+    want: dict[str, list[Any]] = {}
+    with pytest.warns(UserWarning, match="trained on"):
+        for name in names:
+            raw = f"hf:{tiny_model}" + ("" if name == BASE else f"+lora:{adapters[name]}")
+            hf = HFBackend(parse_spec(raw, workspace=ws, dtype="bfloat16"), batch_size=3, device="cpu")
+            assert hf.prefix_cache is not None
+            want[name] = [(c.text, c.completion_tokens, c.finish_reason) for c in hf.generate(prompts, config)]
+            assert all((c.raw or {}).get("prefix_cached_tokens", 0) >= 16 for c in hf.generate(prompts, config))
+        base = parse_spec(f"hf:{tiny_model}", workspace=ws, dtype="bfloat16")
+        multi = MultiAdapterHF(base, adapters, device="cpu", mixed_batch_size=12, workspace=ws)
+        rows = [(name, p) for p in prompts for name in names]
+        outs = multi.generate_mixed(rows, config)
+    assert len({tuple(v) for v in want.values()}) >= 3  # in bf16 two of the tiny adapters agree here
+    assert multi.hf.prefix_cache is not None and multi.hf.prefix_cache.computed == 4  # once per adapter
+    for (name, p), c in zip(rows, outs, strict=True):
+        assert (c.raw or {}).get("prefix_cached_tokens", 0) >= 16
+        assert (c.text, c.completion_tokens, c.finish_reason) == want[name][prompts.index(p)], name

@@ -266,7 +266,7 @@ class HFBackend:
     ) -> list[Completion]:
         """`adapter_names` (one per text, PEFT models only): each row runs with its own adapter,
         "__base__" for none, in one mixed batch (see harness/models/multi.py); such batches use
-        neither the prefix cache (its keys and values would be one adapter's) nor prompt lookup."""
+        no prompt lookup; the prefix cache gives each row its own adapter's prefix."""
         enc = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -len(enc[i]))
         results: list[Completion | None] = [None] * len(texts)
@@ -340,9 +340,16 @@ class HFBackend:
         plen, cache = 0, None
         # not with assisted generation: transformers' assisted decoding (5.24) prefills the whole
         # input on top of a passed-in cache at its first step, so the prefix would be there twice;
-        # not in a mixed-adapter batch: the cached prefix was computed under one adapter
-        if self.prefix_cache is not None and lookup != "assisted" and adapter_names is None:
-            plen, cache = self.prefix_cache.for_batch(self.model, rows, config.max_new_tokens, self.device)
+        # a mixed-adapter batch gets each row's adapter's prefix
+        if self.prefix_cache is not None and lookup != "assisted":
+            if adapter_names is None:
+                plen, cache = self.prefix_cache.for_batch(
+                    self.model, rows, config.max_new_tokens, self.device
+                )
+            else:
+                plen, cache = self.prefix_cache.for_mixed_batch(
+                    self.model, rows, adapter_names, config.max_new_tokens, self.device
+                )
         input_ids, attn, width = batch_layout(rows, plen, self.tokenizer.pad_token_id)
         plain_greedy = (
             lookup is None

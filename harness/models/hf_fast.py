@@ -190,6 +190,53 @@ class PrefixCache:
                 cache.batch_repeat_interleave(len(rows))
         return n, cache
 
+    def for_mixed_batch(
+        self,
+        model: Any,
+        rows: Sequence[Sequence[int]],
+        adapter_names: Sequence[str],
+        max_new_tokens: int,
+        device: str,
+    ) -> tuple[int, Any]:
+        """`for_batch` for a mixed-adapter batch (a PEFT model, one adapter name per row): the batch's
+        shared prefix is computed once per adapter, alone and routed to that adapter as a mixed batch
+        routes it, and each row of the returned cache holds its own adapter's keys and values, as a
+        separate load of that adapter would (0, None when no shared prefix is worth it)."""
+        import torch
+
+        want = shared_prefix_len(rows)
+        window = smallest_window(model)
+        if len(rows) < 2 or want < self.min_tokens:
+            return 0, None
+        if window is not None and max(len(r) for r in rows) + max_new_tokens > window:
+            return 0, None
+        prefix = tuple(rows[0][:want])
+        per_name: dict[str, Any] = {}
+        names = list(dict.fromkeys(adapter_names))
+        for name in names:
+            key = (f"{id(model)}:mixed:{name}", prefix)
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                self.reused += 1
+            else:
+                with model._enable_peft_forward_hooks(adapter_names=[name]):
+                    self._entries[key] = self._compute(model, prefix, device)
+                while len(self._entries) > max(self.max_entries, len(names)):
+                    self._entries.popitem(last=False)
+                self.computed += 1
+            per_name[name] = self._entries[key]
+        with torch.inference_mode():
+            cache = copy.deepcopy(per_name[adapter_names[0]])
+            cache.batch_repeat_interleave(len(rows))
+            for name, stored in per_name.items():
+                index = torch.tensor([i for i, n in enumerate(adapter_names) if n == name], device=device)
+                for layer, own in zip(cache.layers, stored.layers, strict=True):
+                    if own.keys.shape[-2] != want or layer.keys.shape[-2] != want:
+                        return 0, None
+                    layer.keys[index] = own.keys
+                    layer.values[index] = own.values
+        return want, cache
+
     @staticmethod
     def _compute(model: Any, prefix: Sequence[int], device: str) -> Any:
         import torch
