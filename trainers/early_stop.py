@@ -17,7 +17,6 @@ evaluated first when the last step was not an evaluation step.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import tempfile
 import time
@@ -190,9 +189,10 @@ class SuiteEvaluator:
         self.run_ids: dict[int, str] = {}
 
     def __call__(self, model: Any, step: int) -> float | None:
-        from harness.models.hf import HFBackend, contiguous_head_input
+        from harness.models.hf import HFBackend
         from harness.runner import run_suite
         from harness.types import ModelSpec
+        from trainers.trainer import evaluating
 
         spec = ModelSpec(
             backend="hf",
@@ -203,33 +203,19 @@ class SuiteEvaluator:
             quantization=self.quantization,
         )
         backend = HFBackend.from_model(spec, model, self.tokenizer, batch_size=self.batch_size)
-        was_training = model.training
-        model.eval()
-        hook = contiguous_head_input(model)
-        if self.guard_4bit:
-            from trainers.trainer import keep_4bit_layers_in_train_mode
-
-            guard: Any = keep_4bit_layers_in_train_mode(model)
-        else:
-            guard = contextlib.nullcontext()
-        try:
-            with guard:
-                rec = run_suite(
-                    self.suite,
-                    spec,
-                    store=self.store,
-                    split=self.split,
-                    samples=self.samples,
-                    prompt=self.prompt,
-                    backend=backend,
-                    batch_size=self.batch_size,
-                    progress=False,
-                    tags={"role": "train-eval", "step": step},
-                )
-        finally:
-            if hook is not None:
-                hook.remove()
-            model.train(was_training)
+        with evaluating(model, guard_4bit=self.guard_4bit):
+            rec = run_suite(
+                self.suite,
+                spec,
+                store=self.store,
+                split=self.split,
+                samples=self.samples,
+                prompt=self.prompt,
+                backend=backend,
+                batch_size=self.batch_size,
+                progress=False,
+                tags={"role": "train-eval", "step": step},
+            )
         self.run_ids[step] = rec.id
         m = rec.metrics.get(self.metric)
         return None if m is None else m.value

@@ -14,7 +14,6 @@ forward of a 4-bit model on CPU without that guard would repack its weights for 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,28 +105,18 @@ def measure_eot(
 ) -> tuple[dict[str, float], str | None]:
     """({"train": mean p, "val": mean p} for the splits that have rows, the end-of-turn token). Runs in eval
     mode without gradients (dropout off), with the 4-bit layers flagged as training when `guard_4bit`."""
-    from harness.models.hf import contiguous_head_input
-    from trainers.trainer import keep_4bit_layers_in_train_mode
+    from trainers.trainer import evaluating
 
-    was_training = model.training
-    model.eval()
-    guard = keep_4bit_layers_in_train_mode(model) if guard_4bit else contextlib.nullcontext()
     out: dict[str, float] = {}
     token = None
-    # one-row forward passes of a model with frozen base weights: the LM head's slow path (about 1.3 s
-    # per call instead of 30 ms on Gemma 3 270M) unless its input is densely laid out
-    hook = contiguous_head_input(model)
-    try:
-        with guard, torch.no_grad():
-            for name, rows in (("train", train_rows), ("val", eval_rows)):
-                got = eot_probability(model, tokenizer, rows, n) if rows and n > 0 else None
-                if got is not None:
-                    out[name] = round(got[0], 6)
-                    token = got[1]
-    finally:
-        if hook is not None:
-            hook.remove()
-        model.train(was_training)
+    # one-row forward passes of a model with frozen base weights (`evaluating` keeps the LM head off
+    # its slow path)
+    with evaluating(model, guard_4bit=guard_4bit), torch.no_grad():
+        for name, rows in (("train", train_rows), ("val", eval_rows)):
+            got = eot_probability(model, tokenizer, rows, n) if rows and n > 0 else None
+            if got is not None:
+                out[name] = round(got[0], 6)
+                token = got[1]
     return out, token
 
 

@@ -46,6 +46,27 @@ def keep_4bit_layers_in_train_mode(model: torch.nn.Module) -> Iterator[None]:
             m.training = was
 
 
+@contextlib.contextmanager
+def evaluating(model: Any, *, guard_4bit: bool = False) -> Iterator[None]:
+    """An evaluation inside training: eval mode (dropout off) for the duration, then the mode the model
+    had. The LM head gets densely laid out inputs (`harness.models.hf.contiguous_head_input`: one-row
+    passes of a model with frozen weights otherwise take its slow path, about 1.3 s a call instead of
+    30 ms on Gemma 3 270M), and with `guard_4bit` the 4-bit layers stay flagged as training
+    (`keep_4bit_layers_in_train_mode`)."""
+    from harness.models.hf import contiguous_head_input
+
+    was_training = model.training
+    model.eval()
+    hook = contiguous_head_input(model)
+    try:
+        with keep_4bit_layers_in_train_mode(model) if guard_4bit else contextlib.nullcontext():
+            yield
+    finally:
+        if hook is not None:
+            hook.remove()
+        model.train(was_training)
+
+
 def count_repacked_4bit_layers(model: torch.nn.Module) -> int:
     """4-bit layers whose weight bitsandbytes has repacked for CPU inference (0 after a healthy run)."""
     return sum(

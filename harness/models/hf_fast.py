@@ -96,6 +96,13 @@ def smallest_window(model: Any) -> int | None:
     return None
 
 
+def outgrows_window(model: Any, rows: Sequence[Sequence[int]], max_new_tokens: int) -> bool:
+    """Whether the longest prompt plus its new tokens exceed the model's smallest sliding window (a
+    cached prefix would then be laid out differently from plain decoding's columns)."""
+    window = smallest_window(model)
+    return window is not None and max(len(r) for r in rows) + max_new_tokens > window
+
+
 def generation_module(model: Any) -> Any:
     """The module whose forward `generate` runs. A PEFT model generates through its base model (the
     LoRA layers live inside it), so a wrapper set on the PEFT model's own forward is not applied:
@@ -155,8 +162,7 @@ class PrefixCache:
         import torch
 
         want = shared_prefix_len(rows)
-        window = smallest_window(model)
-        if window is not None and max(len(r) for r in rows) + max_new_tokens > window:
+        if outgrows_window(model, rows, max_new_tokens):
             return 0, None
         tag = adapter_key(model)
         best_len, best_key = 0, None
@@ -205,10 +211,7 @@ class PrefixCache:
         import torch
 
         want = shared_prefix_len(rows)
-        window = smallest_window(model)
-        if len(rows) < 2 or want < self.min_tokens:
-            return 0, None
-        if window is not None and max(len(r) for r in rows) + max_new_tokens > window:
+        if len(rows) < 2 or want < self.min_tokens or outgrows_window(model, rows, max_new_tokens):
             return 0, None
         prefix = tuple(rows[0][:want])
         per_name: dict[str, Any] = {}
