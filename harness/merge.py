@@ -43,7 +43,7 @@ def merge_adapter(
         )
     dtype = dtype or meta.get("base_precision") or "auto"
     torch_dtype = getattr(torch, dtype) if dtype in ("bfloat16", "float16", "float32") else "auto"
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype, use_kernels=False)
     model = PeftModel.from_pretrained(model, str(ap)).merge_and_unload()
     tok = AutoTokenizer.from_pretrained(str(ap) if (ap / "tokenizer_config.json").exists() else base)
     outp = Path(out)

@@ -136,3 +136,51 @@ def test_peft_model_held_by_a_trainer_decodes_like_generate(tiny_model: Path) ->
         wrapped = held(**ids).logits.float()
         plain = held.get_base_model()(**ids).logits.float()
     assert not torch.equal(wrapped, plain)
+
+
+def test_decoding_loop_feeds_the_model_on_its_device() -> None:
+    """On CUDA the loop once added host-side step offsets to device-side positions (seen on an H200:
+    every greedy batch failed). The meta device stands in for the GPU here: each tensor the model and
+    the cache receive is on it, and the loop's bookkeeping never copies back from it (meta tensors
+    hold no data). Rows stop apart (finished rows leave the batch) and drafts are accepted."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from harness.models.hf_fast import batch_layout, lookup_generate
+
+    seen: list[tuple[str, str]] = []
+
+    class Net:
+        config = None
+
+        def __call__(self, input_ids: Any, attention_mask: Any, position_ids: Any, **kwargs: Any) -> Any:
+            for name, t in (("input_ids", input_ids), ("mask", attention_mask), ("positions", position_ids)):
+                seen.append((name, t.device.type))
+            logits = torch.zeros(input_ids.shape[0], input_ids.shape[1], 10)
+            logits[..., 7] = 1.0  # always token 7: the prompts' 7 7 7 runs make drafts that are accepted
+            return SimpleNamespace(logits=logits)
+
+    class Cache:
+        def batch_select_indices(self, index: Any) -> None:
+            seen.append(("cache index", index.device.type))
+
+    rows = [[1, 7, 7, 7, 2], [3, 4, 7, 7, 7, 7, 5, 6], [2, 7, 7, 7]]
+    input_ids, attn, _ = batch_layout(rows, 0, 0)
+    outs = lookup_generate(
+        Net(),
+        rows,
+        input_ids,
+        attn,
+        prefix_len=0,
+        cache=Cache(),
+        max_new_tokens=12,
+        eos_ids=[1],
+        stopping=lambda ids, _scores: [ids.shape[1] >= 14],  # rows of different lengths end apart
+        pad_id=0,
+        num_tokens=3,
+        device="meta",
+    )
+    assert [len([t for t in o if t == 7]) for o in outs] == [9, 6, 10]
+    assert ("cache index", "meta") in seen  # a finished row left the batch
+    assert {device for _, device in seen} == {"meta"}

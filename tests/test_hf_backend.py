@@ -59,6 +59,12 @@ def test_loads_fp32_with_chat_template(batched: HFBackend) -> None:
     assert batched.eos_ids == [batched.tokenizer.convert_tokens_to_ids("<|end|>")]
 
 
+def test_no_layer_is_swapped_for_a_hub_kernel(batched: HFBackend) -> None:
+    # transformers 5.2x kernelizes models by default; on CUDA that resolves kernels on the Hub and
+    # failed offline on an H200 (tests/benchmarks/README.md, "On a GPU")
+    assert batched.model.use_kernels is False
+
+
 def test_batched_equals_one_at_a_time(batched: HFBackend, single: HFBackend) -> None:
     """Left padding and attention masks make a padded row decode exactly like the lone prompt."""
     lengths = {

@@ -434,7 +434,9 @@ def resolve_dtype(requested: str) -> torch.dtype:
 def load_base_model(config: TrainConfig, dtype: torch.dtype, quantization: str, cuda: bool) -> Any:
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    # use_kernels=False: transformers 5.2x otherwise swaps layers for kernels it resolves on the Hub
+    # when the model is placed on CUDA, which fails offline (seen on an H200, tests/benchmarks/README.md)
+    kwargs: dict[str, Any] = {"dtype": dtype, "use_kernels": False}
     if quantization == "nf4":
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,

@@ -141,7 +141,8 @@ class HFBackend:
                 bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=torch.bfloat16,
             )
-        model: Any = AutoModelForCausalLM.from_pretrained(spec.base, **kwargs, **pinned)
+        # use_kernels=False: no layer swapped for a kernel resolved on the Hub (fails offline on CUDA)
+        model: Any = AutoModelForCausalLM.from_pretrained(spec.base, use_kernels=False, **kwargs, **pinned)
         if spec.quantization is None:
             model.to(self.device)
         if spec.adapter:

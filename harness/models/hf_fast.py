@@ -340,8 +340,10 @@ def lookup_generate(
     if cache is None:  # as `generate` builds it: sliding-window layers keep only their window
         config = getattr(model, "config", None)
         cache = DynamicCache(config=config) if config is not None else DynamicCache()
+    # positions are bookkeeping on the host (per-row counters, moved to `device` with each step's
+    # inputs); the attention mask lives on `device` with the cache it masks
+    positions = (attn.cpu().cumsum(-1) - 1).clamp(min=0)
     attn = attn.to(device)
-    positions = (attn.cumsum(-1) - 1).clamp(min=0)
     window = smallest_window(model)
     cache_name = cache_kwarg()
     net = generation_module(model)

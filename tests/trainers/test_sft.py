@@ -12,7 +12,14 @@ from safetensors.torch import load_file
 from harness.errors import InputError
 from harness.models.spec import weights_digest
 from trainers import TrainConfig, TrainResult, train
-from trainers.sft import ADAPTER_META, RESULT_FILE, cpu_4bit_support, read_chat_jsonl, resolve_quantization
+from trainers.sft import (
+    ADAPTER_META,
+    RESULT_FILE,
+    cpu_4bit_support,
+    load_base_model,
+    read_chat_jsonl,
+    resolve_quantization,
+)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -210,6 +217,14 @@ def test_early_stopping_with_eval_file(
     assert result.n_eval == 8 and "eval" in result.data_hash
     assert (Path(result.adapter_path) / "adapter_model.safetensors").is_file()
     assert not (tmp_path / "es" / "checkpoints").exists()
+
+
+def test_base_model_loads_without_hub_kernels(tiny_model: Path, tmp_path: Path) -> None:
+    # transformers 5.2x kernelizes by default; on CUDA (the QLoRA path, device_map on GPU 0) that
+    # resolves kernels on the Hub and failed offline on an H200 before training began
+    config = _config(tiny_model, (tmp_path / "unused.jsonl", tmp_path / "unused.jsonl"), tmp_path / "out")
+    model = load_base_model(config, torch.float32, "none", cuda=False)
+    assert model.use_kernels is False
 
 
 def test_auto_quantization_note_on_cpu() -> None:
