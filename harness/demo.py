@@ -41,7 +41,7 @@ class DemoPlan:
     learning_rate: float
     lora_r: int
     batch_size: int
-    quantization: str
+    quantization: str = "none"  # run_demo sets it: --quantization or default_quantization()
     general_limit: int | None = None
     judge_n: int = 20
     # stop training when category accuracy on the first `eval_limit` dev items (bare prompt, as the
@@ -63,7 +63,6 @@ def plan(quick: bool) -> DemoPlan:
             learning_rate=5e-4,
             lora_r=16,
             batch_size=4,
-            quantization="none",
             general_limit=40,
             judge_n=4,
             eval_every=10,
@@ -79,10 +78,18 @@ def plan(quick: bool) -> DemoPlan:
         learning_rate=3e-4,
         lora_r=16,
         batch_size=4,
-        quantization="none",
         general_limit=GENERAL_LOGLIK_ITEMS,
         judge_n=10,
     )
+
+
+def default_quantization() -> str:
+    """The candidate's base precision when --quantization is not given: QLoRA (a 4-bit NF4 base) on
+    CUDA, run there end to end on an H200 (tests/benchmarks/README.md, "On a GPU"); plain LoRA on a
+    bf16 base on CPU, where bitsandbytes' 4-bit layers are slower than bf16 (PLATFORM.md)."""
+    import torch
+
+    return "nf4" if torch.cuda.is_available() else "none"
 
 
 def _header(i: int, n: int, title: str) -> None:
@@ -112,8 +119,7 @@ def run_demo(
 
     t0 = time.perf_counter()
     p = plan(quick)
-    if quantization:
-        p = DemoPlan(**{**p.__dict__, "quantization": quantization})
+    p = DemoPlan(**{**p.__dict__, "quantization": quantization or default_quantization()})
     ws = workspace_dir(workspace)
     demo_dir = ws / "demo" / ("quick" if quick else "full")
     demo_dir.mkdir(parents=True, exist_ok=True)

@@ -90,3 +90,14 @@ def test_quick_demo_candidate_beats_best_prompt_baseline(tmp_path: Path) -> None
     html = Path(summary["reports"]["html"]).read_text()
     assert "<svg" in html and not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)
     assert "dashboard" in out.splitlines()[-3]
+
+
+def test_demo_trains_qlora_on_cuda_and_lora_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from harness.demo import default_quantization
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_quantization() == "nf4"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_quantization() == "none"

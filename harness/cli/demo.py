@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--quantization",
         choices=["auto", "nf4", "none"],
         default=None,
-        help="candidate training: nf4 = QLoRA, none = LoRA (default: LoRA on CPU, see README)",
+        help="candidate training: nf4 = QLoRA, none = LoRA (default: nf4 on CUDA, none on CPU; see README)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=main)
