@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA checks of tunebench, one script for one short lease of a GPU machine
 # (tests/benchmarks/README.md, "On a GPU"). Run from the repository root with every package
-# tunebench needs importable (PYTHONPATH), the embedded model's wheels among them:
+# tunebench needs importable (PYTHONPATH), the embedded model's wheels among them;
+# tests/benchmarks/gpu_payload.sh builds them here and prints the device calls that carry them:
 #
 #   OUT=/tmp/out bash tests/benchmarks/gpu_check.sh [preflight] [convert] [demo] [multi] [gen]
 #
@@ -59,13 +60,13 @@ for (rec,) in con.execute("select body from records where kind = 'training'"):
 PYEOF
       ;;
     multi)
-      timeout ${MULTI_GUARD:-300} "$PY" tests/benchmarks/bench_multi_adapter.py --n 48 --batch-size 16 --repeat 2 \
+      timeout ${MULTI_GUARD:-300} "$PY" tests/benchmarks/bench_multi_adapter.py --n 48 --batch-size 16 --repeat 1 \
         > "$OUT/multi.log" 2>&1
       echo "multi exit $?"
       tail -n 30 "$OUT/multi.log"
       ;;
     gen)
-      timeout ${GEN_GUARD:-200} "$PY" tests/benchmarks/bench_generation.py --n 64 --batch-sizes 1 8 32 64 \
+      timeout ${GEN_GUARD:-200} "$PY" tests/benchmarks/bench_generation.py --n 32 --batch-sizes 1 16 32 \
         > "$OUT/gen.log" 2>&1
       echo "gen exit $?"
       tail -n 15 "$OUT/gen.log"
