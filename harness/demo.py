@@ -41,7 +41,7 @@ class DemoPlan:
     learning_rate: float
     lora_r: int
     batch_size: int
-    quantization: str = "none"  # run_demo sets it: --quantization or default_quantization()
+    quantization: str
     general_limit: int | None = None
     judge_n: int = 20
     # stop training when category accuracy on the first `eval_limit` dev items (bare prompt, as the
@@ -51,10 +51,11 @@ class DemoPlan:
     eval_patience: int = 1
 
 
-def plan(quick: bool) -> DemoPlan:
+def plan(quick: bool, quantization: str) -> DemoPlan:
     if quick:
         return DemoPlan(
             quick=True,
+            quantization=quantization,
             variants=("instruct-0shot", "instruct-5shot"),
             dev_limit=16,
             test_limit=40,
@@ -70,6 +71,7 @@ def plan(quick: bool) -> DemoPlan:
         )
     return DemoPlan(
         quick=False,
+        quantization=quantization,
         variants=("instruct-0shot", "instruct-3shot", "instruct-5shot", "terse-1shot"),
         dev_limit=40,
         test_limit=None,
@@ -118,8 +120,7 @@ def run_demo(
     from .training import candidate_spec
 
     t0 = time.perf_counter()
-    p = plan(quick)
-    p = DemoPlan(**{**p.__dict__, "quantization": quantization or default_quantization()})
+    p = plan(quick, quantization or default_quantization())
     ws = workspace_dir(workspace)
     demo_dir = ws / "demo" / ("quick" if quick else "full")
     demo_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .models.loading import load_causal_lm
 from .models.spec import read_adapter_meta
 
 
@@ -28,7 +29,7 @@ def merge_adapter(
     unquantized weights, with a warning), merge_and_unload, save model + tokenizer to `out`."""
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     ap = Path(adapter)
     if not (ap / "adapter_config.json").exists():
@@ -43,7 +44,7 @@ def merge_adapter(
         )
     dtype = dtype or meta.get("base_precision") or "auto"
     torch_dtype = getattr(torch, dtype) if dtype in ("bfloat16", "float16", "float32") else "auto"
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch_dtype, use_kernels=False)
+    model = load_causal_lm(base, dtype=torch_dtype)
     model = PeftModel.from_pretrained(model, str(ap)).merge_and_unload()
     tok = AutoTokenizer.from_pretrained(str(ap) if (ap / "tokenizer_config.json").exists() else base)
     outp = Path(out)

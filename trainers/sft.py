@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from harness.errors import InputError, Problem
 from harness.models.adapter_check import base_identity
+from harness.models.loading import load_causal_lm, nf4_config
 from harness.models.spec import weights_digest
 from harness.textio import read_text
 from trainers.config import TrainConfig
@@ -432,22 +433,13 @@ def resolve_dtype(requested: str) -> torch.dtype:
 
 
 def load_base_model(config: TrainConfig, dtype: torch.dtype, quantization: str, cuda: bool) -> Any:
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    # use_kernels=False: transformers 5.2x otherwise swaps layers for kernels it resolves on the Hub
-    # when the model is placed on CUDA, which fails offline (seen on an H200, tests/benchmarks/README.md)
-    kwargs: dict[str, Any] = {"dtype": dtype, "use_kernels": False}
+    kwargs: dict[str, Any] = {"dtype": dtype}
     if quantization == "nf4":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
-        )
+        kwargs["quantization_config"] = nf4_config()
         if cuda:
             kwargs["device_map"] = {"": 0}
     try:
-        model = AutoModelForCausalLM.from_pretrained(config.base_model, **kwargs)
+        model = load_causal_lm(config.base_model, **kwargs)
     except OSError as e:
         raise InputError(f"cannot load base model {config.base_model}: {e}") from None
     if quantization == "nf4":

@@ -22,6 +22,7 @@ from .hf_fast import (
     greedy_is_plain_argmax,
     lookup_generate,
 )
+from .loading import load_causal_lm, nf4_config
 from .spec import read_adapter_meta
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -117,7 +118,6 @@ class HFBackend:
         `prompt_lookup_tokens` tokens; `auto` checks the first `prompt_lookup_verify_n` prompts both
         ways and keeps it only if every output matched. See harness/models/hf_fast.py."""
         import torch
-        from transformers import AutoModelForCausalLM
 
         self.spec = spec
         self.batch_size = max(1, batch_size)
@@ -133,16 +133,8 @@ class HFBackend:
         else:
             kwargs["dtype"] = "auto"
         if spec.quantization == "nf4":
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16,
-            )
-        # use_kernels=False: no layer swapped for a kernel resolved on the Hub (fails offline on CUDA)
-        model: Any = AutoModelForCausalLM.from_pretrained(spec.base, use_kernels=False, **kwargs, **pinned)
+            kwargs["quantization_config"] = nf4_config()
+        model: Any = load_causal_lm(spec.base, **kwargs, **pinned)
         if spec.quantization is None:
             model.to(self.device)
         if spec.adapter:
