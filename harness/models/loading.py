@@ -1,4 +1,4 @@
-"""Loading a causal LM as tunebench loads every model it evaluates, trains or merges."""
+"""Loading a causal LM as tunebench loads every model it converts, evaluates, trains or merges."""
 
 from __future__ import annotations
 
