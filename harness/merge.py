@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
-from .models.loading import load_causal_lm
+from .models.loading import import_bitsandbytes_offline, load_causal_lm
 from .models.spec import read_adapter_meta
 
 
@@ -28,6 +28,8 @@ def merge_adapter(
     """Load base + adapter in the adapter's training precision (4-bit bases merge into their
     unquantized weights, with a warning), merge_and_unload, save model + tokenizer to `out`."""
     import torch
+
+    import_bitsandbytes_offline()  # before peft imports it: no Hub lookup at run time
     from peft import PeftModel
     from transformers import AutoTokenizer
 

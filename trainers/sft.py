@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 
 from harness.errors import InputError, Problem
 from harness.models.adapter_check import base_identity
-from harness.models.loading import load_causal_lm, nf4_config
+from harness.models.loading import import_bitsandbytes_offline, load_causal_lm, nf4_config
 from harness.models.spec import weights_digest
 from harness.textio import read_text
 from trainers.config import TrainConfig
@@ -93,6 +93,8 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     """Train a LoRA adapter on config.train_file and save it to config.output_dir/adapter."""
     # Imported here so that `import trainers` stays cheap for the CLI and the dashboard.
     import datasets
+
+    import_bitsandbytes_offline()  # before peft and trl import it: no Hub lookup at run time
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
     from trl import SFTConfig

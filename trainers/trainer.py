@@ -12,7 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from trl import SFTTrainer
+
+from harness.models.loading import import_bitsandbytes_offline
+
+import_bitsandbytes_offline()  # before trl imports it: no Hub lookup at run time
+
+from trl import SFTTrainer  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------------------
 # bitsandbytes 4-bit on CPU

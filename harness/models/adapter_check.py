@@ -88,6 +88,9 @@ def unmatched_targets(base_model: Any, cfg: dict[str, Any]) -> str | None:
 def attach_adapter(model: Any, spec: ModelSpec, adapter_name: str = "default") -> Any:
     """PeftModel.from_pretrained(model, spec.adapter), refusing (InputError) an adapter whose target
     modules are not in the base or whose weights do not fit it."""
+    from .loading import import_bitsandbytes_offline
+
+    import_bitsandbytes_offline()  # before peft imports it: no Hub lookup at run time
     from peft import PeftModel
 
     assert spec.adapter is not None
