@@ -367,8 +367,13 @@ def run_suite(
     if todo_keys:
         model = lazy.get()
         render = getattr(model, "render", None)
-        # length-sorted across the whole todo list, so each batch holds similar lengths
-        todo_keys.sort(key=lambda k: -sum(len(m["content"]) for m in prompt_of[k]))
+        # sorted across the whole todo list, so each batch holds similar lengths; in the backend's
+        # own batch order where it has one, so each chunk is a batch it would form itself
+        batch_key = getattr(model, "batch_key", None)
+        if callable(batch_key):
+            todo_keys.sort(key=lambda k: batch_key(prompt_of[k]))
+        else:
+            todo_keys.sort(key=lambda k: -sum(len(m["content"]) for m in prompt_of[k]))
         chunk = batch_size if spec.backend == "hf" else max(batch_size, 32)
         bar = tqdm(
             total=len(todo_keys),

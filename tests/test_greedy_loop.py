@@ -184,3 +184,20 @@ def test_decoding_loop_feeds_the_model_on_its_device() -> None:
     assert [len([t for t in o if t == 7]) for o in outs] == [9, 6, 10]
     assert ("cache index", "meta") in seen  # a finished row left the batch
     assert {device for _, device in seen} == {"meta"}
+
+
+def test_greedy_pick_is_argmax_first_index_on_ties() -> None:
+    """The loop picks tokens with `max(...).indices` (faster than `argmax` on bf16 CPU logits); it
+    must pick exactly what argmax picks, the first index among equal maxima included."""
+    import torch
+
+    from harness.models.hf_fast import greedy_pick
+
+    gen = torch.Generator().manual_seed(0)
+    for dtype in (torch.bfloat16, torch.float32):
+        for _ in range(50):
+            logits = (torch.randn(6, 3, 997, generator=gen) * 2).round().to(dtype)  # many exact ties
+            assert torch.equal(greedy_pick(logits), logits.argmax(-1))
+    tied = torch.zeros(2, 10, dtype=torch.bfloat16)
+    tied[:, [3, 7]] = 1.0
+    assert greedy_pick(tied).tolist() == [3, 3]

@@ -87,6 +87,86 @@ def test_outputs_in_input_order(batched: HFBackend) -> None:
     assert [c.prompt_tokens for c in backward] == [c.prompt_tokens for c in forward][::-1]
 
 
+def _record_batches(backend: HFBackend, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The prompt texts of every batch `backend` generates from now on, in batch order."""
+    seen: list[list[str]] = []
+    inner = backend._generate_rows
+
+    def spy(rows: Any, config: Any, texts: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(list(texts))
+        return inner(rows, config, texts, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "_generate_rows", spy)
+    return seen
+
+
+# equal token lengths (checked), different texts: where the batches split, only the tie-break decides
+TIES = [[{"role": "user", "content": f"ticket no. {n}"}] for n in range(20, 33)]
+
+
+def test_batches_depend_on_the_prompt_set_not_its_order(
+    batched: HFBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bf16 products round differently with the batch's shape on some CPUs (tests/benchmarks,
+    row 5d), so which prompts share a batch must not depend on the order of the data."""
+    import random
+
+    prompts = PROMPTS + TIES
+    tok = batched.tokenizer
+    lengths = [len(tok(batched.render(p), add_special_tokens=False)["input_ids"]) for p in TIES]
+    assert len(set(lengths)) == 1  # the tie the order must break
+    config = GenerationConfig(max_new_tokens=1)
+    seen = _record_batches(batched, monkeypatch)
+    forward = batched.generate(prompts, config)
+    shuffled = prompts[:]
+    random.Random(7).shuffle(shuffled)
+    first = [sorted(b) for b in seen]
+    seen.clear()
+    again = batched.generate(shuffled, config)
+    assert [sorted(b) for b in seen] == first
+    assert [len(b) for b in first] == [4, 4, 4, 4, 2]
+    by_text = {batched.render(p): c.text for p, c in zip(prompts, forward, strict=True)}
+    assert [c.text for c in again] == [by_text[batched.render(p)] for p in shuffled]
+
+
+def test_run_suite_hands_over_the_backends_own_batches(
+    batched: HFBackend, fp32_spec: Any, store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_suite gives the backend its samples in chunks (committed per chunk); sorted by the
+    backend's batch_key, each chunk is a batch one call with every prompt would form."""
+    from builders import CATEGORY_SUITE_YAML
+
+    from harness.runner import run_suite
+    from harness.suite import load_suite
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "suite.yaml").write_text(
+        CATEGORY_SUITE_YAML.replace("NAME", "order")
+        .replace("DESCRIPTION", "t")
+        .replace("SPLITS", "test")
+        .replace("max_new_tokens: 32", "max_new_tokens: 1")
+    )
+    contents = [p[-1]["content"] for p in PROMPTS + TIES]
+    rows = [
+        {
+            "id": f"s{i:02d}",
+            "messages": [{"role": "user", "content": c}, {"role": "assistant", "content": "{}"}],
+        }
+        for i, c in enumerate(contents)
+    ]
+    (tmp_path / "data" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    suite = load_suite(tmp_path)
+    seen = _record_batches(batched, monkeypatch)
+    rec = run_suite(suite, fp32_spec, store=store, backend=batched, batch_size=4, progress=False)
+    assert rec.timing["generated"] == len(contents)
+    chunks = [sorted(b) for b in seen]
+    texts = [t for b in seen for t in b]
+    seen.clear()
+    batched.generate_text(texts[::-1], GenerationConfig(max_new_tokens=1))
+    assert [sorted(b) for b in seen] == chunks
+    assert len(chunks) == 5
+
+
 def test_progress_reports_every_prompt(batched: HFBackend) -> None:
     seen: list[int] = []
     batched.generate(PROMPTS, GenerationConfig(max_new_tokens=2), progress=seen.append)

@@ -249,3 +249,30 @@ def test_mixed_batches_share_each_adapters_prefix_like_separate_loads(
     for (name, p), c in zip(rows, outs, strict=True):
         assert (c.raw or {}).get("prefix_cached_tokens", 0) >= 16
         assert (c.text, c.completion_tokens, c.finish_reason) == want[name][prompts.index(p)], name
+
+
+def test_mixed_prompt_pass_runs_each_adapters_rows_alone(
+    tiny_model: Path, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    """A mixed batch prefills each adapter's rows in a pass of their own, as a separate load of that
+    adapter prefills them (on some CPUs a bf16 prompt pass rounds a row differently with the number
+    of rows: hf_fast.prefill_by_adapter), then decodes every row together."""
+    from harness.models.hf_fast import generation_module
+
+    base = parse_spec(f"hf:{tiny_model}", workspace=tmp_path, dtype="float32")
+    multi = MultiAdapterHF(base, adapters, device="cpu", mixed_batch_size=12, workspace=tmp_path)
+    hf = multi.hf
+    names = [*adapters, BASE]
+    rows = [(name, p) for p in PROMPTS for name in names]
+    passes: list[tuple[int, int]] = []
+    hook = generation_module(hf.model).register_forward_pre_hook(
+        lambda _m, _a, kw: passes.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        outs = multi.generate_mixed(rows, GenerationConfig(max_new_tokens=4))
+    finally:
+        hook.remove()
+    prompt_passes = [n for n, width in passes if width > 1]
+    assert prompt_passes == [len(PROMPTS)] * len(names)
+    assert max(n for n, width in passes if width == 1) == len(rows)  # decoded together
+    assert [c.raw["batch_size"] for c in outs] == [len(rows)] * len(rows)

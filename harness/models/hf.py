@@ -242,6 +242,16 @@ class HFBackend:
             self._stop_cache[stop] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stop))])
         return self._stop_cache[stop]
 
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def batch_key(self, messages: Messages) -> tuple[int, str]:
+        """Where a prompt goes in this backend's batch order (generate_text batches prompts in
+        this order): a caller that hands over prompts in chunks sorts them by it, so its chunks
+        are the batches one call with every prompt would form."""
+        text = self.render(messages)
+        return _batch_order(text, self._encode(text))
+
     # -- generation ------------------------------------------------------------------------------
     def generate(
         self, prompts: Sequence[Messages], config: GenerationConfig, progress: ProgressFn | None = None
@@ -260,11 +270,14 @@ class HFBackend:
         """`adapter_names` (one per text, PEFT models only): each row runs with its own adapter,
         "__base__" for none, in one mixed batch (see harness/models/multi.py); such batches use
         no prompt lookup; the prefix cache gives each row its own adapter's prefix."""
-        enc = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: -len(enc[i]))
+        enc = [self._encode(t) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: _batch_order(texts[i], enc[i]))
         results: list[Completion | None] = [None] * len(texts)
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
+            if adapter_names is not None:  # each adapter's rows in one block: its LoRA runs on a slice
+                first = {n: k for k, n in reversed(list(enumerate(adapter_names[i] for i in idx)))}
+                idx = sorted(idx, key=lambda i: first[adapter_names[i]])
             rows = [enc[i] for i in idx]
             row_texts = [texts[i] for i in idx]
             names = None if adapter_names is None else [adapter_names[i] for i in idx]
@@ -528,3 +541,10 @@ class HFBackend:
 
 
 backend_registry.add("hf", lambda spec: HFBackend(spec))
+
+
+def _batch_order(text: str, ids: Sequence[int]) -> tuple[int, str]:
+    """Longest first (least padding); ties by text, so a batch's rows, and with them its bf16
+    rounding (which on some CPUs changes with the batch's shape), depend on the set of prompts
+    only, not on their order in the data. lm-evaluation-harness orders its batches the same way."""
+    return -len(ids), text

@@ -72,6 +72,9 @@ class AdapterView:
     def render(self, messages: Messages) -> str:
         return self.parent.hf.render(messages)
 
+    def batch_key(self, messages: Messages) -> tuple[int, str]:
+        return self.parent.hf.batch_key(messages)
+
     def loglikelihood(
         self, requests: Sequence[tuple[str, str]], *, add_bos: bool = False
     ) -> list[tuple[float, int]]:
@@ -234,7 +237,9 @@ def _single_path_mixed_forward(layer: Any, peft_forward: Any) -> Any:
         for name in names:
             if name == BASE or name not in layer.lora_A:
                 continue
-            rows = [i for i, n in enumerate(adapter_names) if n == name]
+            rows: Any = [i for i, n in enumerate(adapter_names) if n == name]
+            if rows[-1] - rows[0] + 1 == len(rows):  # one block (hf groups a batch's rows by adapter)
+                rows = slice(rows[0], rows[-1] + 1)
             lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
             sub = layer._cast_input_dtype(x[rows], lora_a.weight.dtype)
             update = lora_b(lora_a(layer.lora_dropout[name](sub))) * layer.scaling[name]

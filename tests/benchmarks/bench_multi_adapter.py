@@ -39,10 +39,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def make_adapters(out: Path, base_dir: Path, k: int = 3) -> dict[str, Path]:
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+
+    from harness.models.loading import load_causal_lm
 
     paths = {}
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype="auto")
+    model = load_causal_lm(str(base_dir), dtype="auto")
     cfg = LoraConfig(
         r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], lora_dropout=0.0
     )
@@ -109,12 +110,12 @@ def main() -> None:
         _ = multi.hf  # load
         t_load = round(time.perf_counter() - t_load, 2)
         out: dict[str, list[str]] = {name: [""] * len(prompts) for name in adapters}
-        # the separate loads' batches: prompts sorted longest first (as HFBackend sorts them), b at a
+        # the separate loads' batches: prompts in HFBackend's batch order (longest first), b at a
         # time; each mixed batch holds those b prompts for every adapter (as run_adapters does), so
         # every row is padded to the width it has in the separate load's batch
         hf = multi.hf
-        lengths = [len(hf.tokenizer(hf.render(p), add_special_tokens=False)["input_ids"]) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+        keys = [hf.batch_key(p) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: keys[i])
         batches = 0
         for start in range(0, len(order), b):
             rows = [(name, i) for i in order[start : start + b] for name in adapters]
