@@ -7,6 +7,7 @@ import os
 import sys
 import time
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +73,25 @@ def _folder_stamp(path: Any) -> tuple[tuple[str, int, int], ...]:
             if f.is_file() and not f.name.endswith(_WEIGHT_SUFFIXES)
         )
     )
+
+
+_STOP_CRITERIA: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], Any]] = weakref.WeakKeyDictionary()
+
+
+def stop_criteria(tokenizer: Any, stop: tuple[str, ...]) -> Any:
+    """transformers' stop-string criterion for `stop`, built once per tokenizer and stop set, shared
+    by every backend of that tokenizer (None without stop strings). PLATFORM.md: building it
+    preprocesses the whole vocabulary (0.9 s for Gemma 3's 262k entries on the 2-core machine), and
+    `generate(stop_strings=...)` rebuilt it per call; the trainer's evaluations build a backend per
+    evaluation and the demo one per model, so a per-backend cache still built it five times."""
+    if not stop:
+        return None
+    per_stop = _STOP_CRITERIA.setdefault(tokenizer, {})
+    if stop not in per_stop:
+        from transformers import StoppingCriteriaList, StopStringCriteria
+
+        per_stop[stop] = StoppingCriteriaList([StopStringCriteria(tokenizer, list(stop))])
+    return per_stop[stop]
 
 
 def shared_tokenizer(base: str, revision: str | None = None, base_hash: str | None = None) -> Any:
@@ -178,7 +198,6 @@ class HFBackend:
     ) -> None:
         if self.tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer needs a pad token")
-        self._stop_cache: dict[tuple[str, ...], Any] = {}
         self.eos_ids = self._eos_ids()
         use_prefix = env_prefix_cache() if prefix_cache is None else prefix_cache
         self.prefix_cache: PrefixCache | None = PrefixCache() if use_prefix else None
@@ -232,15 +251,7 @@ class HFBackend:
         return "\n\n".join(parts) + "\n\n"
 
     def _stopping(self, stop: tuple[str, ...]) -> Any:
-        # PLATFORM.md: generate(stop_strings=...) rebuilds its checker per call (~1.5 s with a 262k
-        # vocabulary): build the criterion once per stop set and reuse it.
-        if not stop:
-            return None
-        if stop not in self._stop_cache:
-            from transformers import StoppingCriteriaList, StopStringCriteria
-
-            self._stop_cache[stop] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stop))])
-        return self._stop_cache[stop]
+        return stop_criteria(self.tokenizer, stop)
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -2,7 +2,7 @@
 with the same configuration on the same data, and tunebench with packing on vs off (issue 8, part 7).
 
 Same model (the embedded Gemma 3 270M), same ~40 short ticket-triage examples, same LoRA (r=16,
-alpha 32, all linear layers, dropout 0.05), batch 4, the same number of optimizer steps, lr 2e-4,
+alpha 32, all linear layers, dropout 0.05 unless --lora-dropout says otherwise), batch 4, the same number of optimizer steps, lr 2e-4,
 bf16/auto dtype, completion-only loss, 1 torch thread. tokens/s is measured the same way for all:
 non-pad tokens of the collated training batches (attention-mask sum, or every token of a
 padding-free packed batch) divided by the Trainer's `train_runtime`. Each variant runs in its own
@@ -157,7 +157,11 @@ def main() -> None:
     )
     ap.add_argument("--variants", nargs="+", default=["trl", "tunebench", "tunebench-packed"])
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument(
+        "--lora-dropout", type=float, default=0.05, help="LoRA dropout of every variant (row 11c compares 0.05 and 0)"
+    )
     args = ap.parse_args()
+    LORA["dropout"] = args.lora_dropout
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-train-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.variant:
@@ -195,6 +199,8 @@ def main() -> None:
                 str(args.batch),
                 "--workdir",
                 str(work),
+                "--lora-dropout",
+                str(args.lora_dropout),
             ],
             capture_output=True,
             text=True,
@@ -230,6 +236,7 @@ def main() -> None:
                 "n": args.n,
                 "steps": args.steps,
                 "batch": args.batch,
+                "lora_dropout": args.lora_dropout,
                 "results": results,
             }
         )
