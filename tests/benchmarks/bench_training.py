@@ -3,7 +3,7 @@ with the same configuration on the same data, and tunebench with packing on vs o
 
 Same model (the embedded Gemma 3 270M), same ~40 short ticket-triage examples, same LoRA (r=16,
 alpha 32, all linear layers, dropout 0.05 unless --lora-dropout says otherwise), batch 4, the same number of optimizer steps, lr 2e-4,
-bf16/auto dtype, completion-only loss, 1 torch thread. tokens/s is measured the same way for all:
+bf16/auto dtype, completion-only loss, 1 torch thread unless --threads says otherwise. tokens/s is measured the same way for all:
 non-pad tokens of the collated training batches (attention-mask sum, or every token of a
 padding-free packed batch) divided by the Trainer's `train_runtime`. Each variant runs in its own
 process, one after the other. Targets: tunebench >= 1.0x the plain TRL rate; with packing on these
@@ -31,6 +31,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[2]
 LORA = {"r": 16, "alpha": 32, "dropout": 0.05, "targets": "all-linear"}
+THREADS = {"n": 1}
 
 
 def write_data(path: Path, n: int) -> Path:
@@ -62,7 +63,7 @@ def run_tunebench(data: Path, out: Path, base: str, steps: int, batch: int, pack
         packing=packing,
         warmup_ratio=0.0,
         lr_scheduler="linear",
-        threads=1,
+        threads=THREADS["n"],
         logging_steps=1,
         seed=0,
     )
@@ -85,7 +86,7 @@ def run_trl(data: Path, out: Path, base: str, steps: int, batch: int) -> dict[st
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(THREADS["n"])
     rows = []
     for line in data.read_text().splitlines():
         msgs = json.loads(line)["messages"]
@@ -160,8 +161,10 @@ def main() -> None:
     ap.add_argument(
         "--lora-dropout", type=float, default=0.05, help="LoRA dropout of every variant (row 11c compares 0.05 and 0)"
     )
+    ap.add_argument("--threads", type=int, default=1, help="torch threads of every variant")
     args = ap.parse_args()
     LORA["dropout"] = args.lora_dropout
+    THREADS["n"] = args.threads
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-train-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.variant:
@@ -201,6 +204,8 @@ def main() -> None:
                 str(work),
                 "--lora-dropout",
                 str(args.lora_dropout),
+                "--threads",
+                str(args.threads),
             ],
             capture_output=True,
             text=True,
@@ -237,6 +242,7 @@ def main() -> None:
                 "steps": args.steps,
                 "batch": args.batch,
                 "lora_dropout": args.lora_dropout,
+                "threads": args.threads,
                 "results": results,
             }
         )
