@@ -201,3 +201,23 @@ def test_greedy_pick_is_argmax_first_index_on_ties() -> None:
     tied = torch.zeros(2, 10, dtype=torch.bfloat16)
     tied[:, [3, 7]] = 1.0
     assert greedy_pick(tied).tolist() == [3, 3]
+
+
+def test_only_plain_dynamic_caches_are_merged_per_adapter() -> None:
+    """prefill_by_adapter merges per-adapter caches by their keys and values; a cache whose layers
+    keep other state (a quantized or linear-attention layer, a subclass) prefills in one pass."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    from harness.models.hf_fast import mergeable_cache
+
+    class OtherLayer(DynamicLayer):
+        pass
+
+    plain = DynamicCache()
+    plain.layers = [DynamicLayer(), DynamicLayer()]
+    assert mergeable_cache(plain)
+    other = DynamicCache()
+    other.layers = [DynamicLayer(), OtherLayer()]
+    assert not mergeable_cache(other)
+    assert not mergeable_cache(object())

@@ -382,7 +382,7 @@ def lookup_generate(
             done[r] = True
 
     with torch.inference_mode():
-        if adapter_names is not None and len(set(adapter_names)) > 1:
+        if adapter_names is not None and len(set(adapter_names)) > 1 and mergeable_cache(cache):
             # each adapter's rows prefilled alone, as a separate load of that adapter prefills
             # them; the decode steps then run the whole batch
             first, cache = prefill_by_adapter(
@@ -451,6 +451,18 @@ def lookup_generate(
                         break
     length = max(len(t) for t in out_tokens)
     return [t + [pad_id] * (length - len(t)) for t in out_tokens]
+
+
+def mergeable_cache(cache: Any) -> bool:
+    """Whether prefill_by_adapter can merge per-adapter caches of this kind: every layer a plain or
+    sliding-window DynamicLayer (keys and values only); other layer kinds (quantized, linear
+    attention, ...) keep their state elsewhere, and their mixed batches prefill in one pass."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    layers = getattr(cache, "layers", None)
+    return layers is not None and all(
+        type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers
+    )
 
 
 def prefill_by_adapter(
