@@ -83,7 +83,8 @@ def stop_criteria(tokenizer: Any, stop: tuple[str, ...]) -> Any:
     by every backend of that tokenizer (None without stop strings). PLATFORM.md: building it
     preprocesses the whole vocabulary (0.9 s for Gemma 3's 262k entries on the 2-core machine), and
     `generate(stop_strings=...)` rebuilt it per call; the trainer's evaluations build a backend per
-    evaluation and the demo one per model, so a per-backend cache still built it five times."""
+    evaluation and the demo one per model, so a per-backend cache still built it five times in the
+    quick demo."""
     if not stop:
         return None
     per_stop = _STOP_CRITERIA.setdefault(tokenizer, {})
@@ -287,8 +288,8 @@ class HFBackend:
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             if adapter_names is not None:  # each adapter's rows in one block: its LoRA runs on a slice
-                first = {n: k for k, n in reversed(list(enumerate(adapter_names[i] for i in idx)))}
-                idx = sorted(idx, key=lambda i: first[adapter_names[i]])
+                rank = {n: r for r, n in enumerate(dict.fromkeys(adapter_names[i] for i in idx))}
+                idx = sorted(idx, key=lambda i: rank[adapter_names[i]])
             rows = [enc[i] for i in idx]
             row_texts = [texts[i] for i in idx]
             names = None if adapter_names is None else [adapter_names[i] for i in idx]

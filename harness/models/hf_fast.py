@@ -473,8 +473,9 @@ def prefill_by_adapter(
 
     Why not one pass: the matrix products of a prompt pass have rows x prompt tokens rows (about a
     thousand here), and at that size some CPUs' bf16 kernels round a row differently with the
-    number of rows (on the Intel Xeon with AMX of tests/benchmarks: a 640-wide product gave other
-    low bits at 400 rows than at 200; at the few rows of a decode step it did not). A separate load
+    number of rows (on the Intel Xeon with AMX of tests/benchmarks: a product of 640 inputs and 2048
+    outputs gave a row other low bits at 400 rows than at 200; at the few rows of a decode step it
+    did not). A separate load
     of one adapter prefills only that adapter's rows, so the mixed batch does the same and its
     outputs can equal the separate loads'. The prompt pass is compute bound, so splitting it costs
     little; the decode steps, bound by reading the weights, are where one batch saves."""
