@@ -12,7 +12,7 @@
 #            AdamW, every stage on the GPU; its log, summary and stage table go to $OUT
 # multi      bench_multi_adapter.py: 3 adapters in mixed batches vs 3 separate loads, on CUDA
 # (DEMO_FLAGS replaces "--quantization nf4", e.g. "--quick" for a dry run on a CPU)
-# gen        bench_generation.py: batched greedy generation, samples/s by batch size, on CUDA
+# gen        bench_generation.py: batched greedy generation, samples/s by batch size (GEN_BATCHES), on CUDA
 # Each part runs under its own hang guard; a failed part does not stop the next.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
@@ -66,7 +66,7 @@ PYEOF
       tail -n 30 "$OUT/multi.log"
       ;;
     gen)
-      timeout ${GEN_GUARD:-200} "$PY" tests/benchmarks/bench_generation.py --n 32 --batch-sizes 1 16 32 \
+      timeout ${GEN_GUARD:-200} "$PY" tests/benchmarks/bench_generation.py --n 32 --batch-sizes ${GEN_BATCHES:-1 16 32} \
         > "$OUT/gen.log" 2>&1
       echo "gen exit $?"
       tail -n 15 "$OUT/gen.log"
