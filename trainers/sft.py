@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from harness.errors import InputError, Problem
 from harness.models.adapter_check import base_identity
+from harness.models.hf import shared_tokenizer
 from harness.models.loading import import_bitsandbytes_offline, load_causal_lm, nf4_config
 from harness.models.spec import weights_digest
 from harness.textio import read_text
@@ -96,7 +97,7 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
 
     import_bitsandbytes_offline()  # before peft and trl import it: no Hub lookup at run time
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoTokenizer, EarlyStoppingCallback, PrinterCallback, set_seed
+    from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
     from trl import SFTConfig
 
     from trainers.eot import eot_warning, measure_eot
@@ -129,9 +130,13 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     device = f"cuda:{torch.cuda.get_device_name(0)}" if cuda else "cpu"
     cpu_4bit = quantization == "nf4" and not cuda
 
-    # 4. Tokenizer and base model
+    # 4. Tokenizer and base model. The tokenizer is the one every hf backend of this base in this
+    # process shares (harness.models.hf.shared_tokenizer, keyed by the base's weights digest): loading
+    # Gemma 3's 262k-entry tokenizer again took 2.5 s of the quick demo on 2 cores. Training does not
+    # change it: TRL pads the batches itself (right) and sets the pad token the tokenizer already has.
+    base_meta = base_identity(config.base_model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+        tokenizer = shared_tokenizer(config.base_model, None, base_meta.get("base_hash"))
     except OSError as e:
         raise InputError(f"cannot load the tokenizer of base model {config.base_model}: {e}") from None
     if not tokenizer.chat_template:
@@ -263,7 +268,7 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     }
     # the base's identity (weights hash of a local folder, else the hub commit loaded), so an eval on
     # another base warns (harness/models/adapter_check.py base_identity_warnings)
-    meta.update(base_identity(config.base_model, trained.get_base_model()))
+    meta.update(base_meta or base_identity(config.base_model, trained.get_base_model()))
     (adapter_dir / ADAPTER_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
 

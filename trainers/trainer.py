@@ -150,6 +150,58 @@ def loss_targets(inputs: dict[str, Any]) -> torch.Tensor:
     return torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)
 
 
+LOG_SOFTMAX_ROWS = 4
+"""Rows of (n, vocab) logits turned into log-probabilities at a time by `token_log_probs`. Each chunk's
+fp32 buffers (4 x 262k entries for Gemma 3: 4 MB) are small enough for the allocator to reuse; whole
+(n, vocab) fp32 tensors (about 110 MB a step in the demo) were fresh pages every time, and writing
+them cost more than the arithmetic (tests/benchmarks/README.md, the chunked log-softmax row)."""
+
+
+class _ChunkedTokenLogProbs(torch.autograd.Function):
+    """log p(target) for each row of `logits`: `log_softmax(logits.float()).gather(targets)`, forward
+    and backward, computed LOG_SOFTMAX_ROWS rows at a time. Bit for bit the values and gradients of
+    that whole-tensor expression (the same kernels, row by row), without its vocabulary-sized fp32
+    tensors. The backward recomputes each chunk's log-softmax instead of keeping them all."""
+
+    @staticmethod
+    def forward(ctx: Any, logits: torch.Tensor, targets: torch.Tensor, stats: dict | None) -> torch.Tensor:
+        out = torch.empty(logits.shape[0], dtype=torch.float32, device=logits.device)
+        entropy = torch.zeros((), dtype=torch.float32, device=logits.device)
+        correct = torch.zeros((), dtype=torch.long, device=logits.device)
+        for lo in range(0, logits.shape[0], LOG_SOFTMAX_ROWS):
+            rows = slice(lo, lo + LOG_SOFTMAX_ROWS)
+            log_probs = torch.log_softmax(logits[rows].float(), dim=-1)
+            out[rows] = log_probs.gather(-1, targets[rows].unsqueeze(-1)).squeeze(-1)
+            if stats is not None:
+                entropy -= (log_probs.exp() * log_probs).sum()
+                correct += (log_probs.argmax(-1) == targets[rows]).sum()
+        if stats is not None:
+            stats["entropy"], stats["correct"] = float(entropy), int(correct)
+        ctx.save_for_backward(logits, targets)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        logits, targets = ctx.saved_tensors
+        grad = torch.empty_like(logits)
+        for lo in range(0, logits.shape[0], LOG_SOFTMAX_ROWS):
+            rows = slice(lo, lo + LOG_SOFTMAX_ROWS)
+            log_probs = torch.log_softmax(logits[rows].float(), dim=-1)
+            # what autograd does: gather's backward scatters into zeros, log_softmax's backward, the cast back
+            grad_log_probs = torch.zeros_like(log_probs).scatter_add_(
+                -1, targets[rows].unsqueeze(-1), grad_out[rows].unsqueeze(-1)
+            )
+            grad[rows] = torch._log_softmax_backward_data(grad_log_probs, log_probs, -1, torch.float32)
+        return grad, None, None
+
+
+def token_log_probs(logits: torch.Tensor, targets: torch.Tensor, stats: dict | None = None) -> torch.Tensor:
+    """(n,) fp32 log-probability of `targets` under each row of (n, vocab) `logits`, differentiable.
+    With `stats` (a dict) it also stores the rows' summed entropy ("entropy") and how many rows'
+    argmax is the target ("correct")."""
+    return _ChunkedTokenLogProbs.apply(logits, targets, stats)
+
+
 class TunebenchSFTTrainer(SFTTrainer):
     """SFTTrainer with `fast_loss`, the CPU 4-bit eval guard, and `train_tokens` / `eval_seconds` counters."""
 
@@ -193,35 +245,47 @@ class TunebenchSFTTrainer(SFTTrainer):
         keep = targets != -100
         model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "shift_labels")}
         model_inputs["use_cache"] = False
+        forward = self.forward_in_model_precision(model)
         if self.bool_logits_to_keep:
-            logits = model(**model_inputs, logits_to_keep=keep).logits  # (n_kept, vocab)
+            logits = forward(**model_inputs, logits_to_keep=keep).logits  # (n_kept, vocab)
         else:
             positions = keep.any(dim=0).nonzero().squeeze(-1)
-            logits = model(**model_inputs, logits_to_keep=positions).logits  # (batch, n_positions, vocab)
+            logits = forward(**model_inputs, logits_to_keep=positions).logits  # (batch, n_positions, vocab)
             logits = logits[keep[:, positions]]
         wanted = targets[keep]
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        token_log_probs = log_probs.gather(-1, wanted.unsqueeze(-1)).squeeze(-1)
-        n_valid = keep.sum()
-        denominator = n_valid.clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-        loss = -token_log_probs.sum() / torch.as_tensor(denominator, device=token_log_probs.device)
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
-
         # The metrics TRL logs: entropy and top-1 accuracy over the loss positions, tokens seen. In
         # training they are taken on the steps that are logged only (TRL averages them over every step
         # since the last log): over a 262k-entry vocabulary they cost about 0.1 s a step on 2 cores.
-        if mode == "eval" or self.logs_this_step():
-            with torch.no_grad():
-                count = max(int(n_valid), 1)
-                entropy = -(log_probs.exp() * log_probs).sum()
-                correct = (log_probs.argmax(-1) == wanted).sum()
-                self._metrics[mode]["entropy"].append(float(entropy) / count)
-                self._metrics[mode]["mean_token_accuracy"].append(float(correct) / count)
+        stats: dict | None = {} if mode == "eval" or self.logs_this_step() else None
+        log_probs = token_log_probs(logits, wanted, stats)
+        n_valid = keep.sum()
+        denominator = n_valid.clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+        loss = -log_probs.sum() / torch.as_tensor(denominator, device=log_probs.device)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+        if stats is not None:
+            count = max(int(n_valid), 1)
+            self._metrics[mode]["entropy"].append(stats["entropy"] / count)
+            self._metrics[mode]["mean_token_accuracy"].append(stats["correct"] / count)
         if mode == "train":
             self._total_train_tokens += count_real_tokens(inputs)
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
         return loss
+
+    def forward_in_model_precision(self, model: Any) -> Any:
+        """`model`'s forward as accelerate runs it in mixed precision (under the same autocast), minus
+        accelerate's cast of every output to fp32: for the logits that is a (n_kept, vocab) fp32 copy
+        and its backward every step, which `token_log_probs` makes unneeded (it upcasts row chunks to
+        the same values). `model` itself (its `__call__`) when accelerate did not wrap its forward."""
+        original = vars(model).get("_original_forward")  # set by accelerate's prepare_model for native AMP
+        if original is None or not hasattr(model.forward, "__wrapped__"):
+            return model
+
+        def forward(**kwargs: Any) -> Any:
+            with self.accelerator.autocast():
+                return original(**kwargs)
+
+        return forward
 
     def logs_this_step(self) -> bool:
         """Whether the optimizer step being computed will be logged (the Trainer's step-logging rule)."""

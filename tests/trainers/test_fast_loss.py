@@ -9,7 +9,15 @@ import torch
 from safetensors.torch import load_file
 
 
-def _trainer(model_dir: Path, train_file: Path, tmp_path: Path, *, packing: bool = False, batch: int = 4):
+def _trainer(
+    model_dir: Path,
+    train_file: Path,
+    tmp_path: Path,
+    *,
+    packing: bool = False,
+    batch: int = 4,
+    bf16: bool = False,
+):
     import datasets
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -20,7 +28,7 @@ def _trainer(model_dir: Path, train_file: Path, tmp_path: Path, *, packing: bool
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16 if bf16 else torch.float32)
     model = get_peft_model(
         model,
         LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear"),
@@ -35,7 +43,7 @@ def _trainer(model_dir: Path, train_file: Path, tmp_path: Path, *, packing: bool
         max_length=64,
         packing=packing,
         completion_only_loss=True,
-        bf16=False,
+        bf16=bf16,
         use_cpu=True,
         report_to="none",
         disable_tqdm=True,
@@ -85,6 +93,68 @@ def test_fast_loss_equals_standard_loss(
     fast_n, _ = _loss_and_grads(trainer, inputs, fast=True, num_items=torch.tensor(3 * n_loss))
     torch.testing.assert_close(fast_n, standard_n, rtol=1e-4, atol=0)
     torch.testing.assert_close(fast_n * 3, standard, rtol=1e-4, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_token_log_probs_equal_the_whole_tensor_expression(dtype: torch.dtype) -> None:
+    """The row-chunked log-probabilities give, bit for bit, the values and gradients of
+    `log_softmax(logits.float()).gather(targets)` (13 rows: chunks of 4 and a last one of 1)."""
+    from trainers.trainer import LOG_SOFTMAX_ROWS, token_log_probs
+
+    assert 13 % LOG_SOFTMAX_ROWS != 0
+    gen = torch.Generator().manual_seed(0)
+    base = (torch.randn(13, 3001, generator=gen) * 4).to(dtype)
+    targets = torch.randint(0, 3001, (13,), generator=gen)
+    weights = torch.rand(13, generator=gen)  # a gradient that differs per row
+
+    whole_in = base.clone().requires_grad_()
+    whole_lp = torch.log_softmax(whole_in.float(), dim=-1)
+    whole = whole_lp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    (whole * weights).sum().backward()
+
+    chunked_in = base.clone().requires_grad_()
+    stats: dict = {}
+    chunked = token_log_probs(chunked_in, targets, stats)
+    (chunked * weights).sum().backward()
+
+    assert chunked.dtype == torch.float32 and torch.equal(chunked, whole)
+    assert chunked_in.grad is not None and chunked_in.grad.dtype == dtype
+    assert torch.equal(chunked_in.grad, whole_in.grad)
+    with torch.no_grad():
+        entropy = float(-(whole_lp.exp() * whole_lp).sum())
+        correct = int((whole_lp.argmax(-1) == targets).sum())
+    assert stats["correct"] == correct
+    assert stats["entropy"] == pytest.approx(entropy, rel=1e-5)
+
+
+def test_fast_loss_under_bf16_autocast_skips_the_fp32_logits(
+    tiny_model: Path, chat_data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In bf16 mixed precision accelerate casts every output of the forward to fp32: for the logits a
+    (positions, vocab) copy and its backward each step. The fast loss runs the same forward under the
+    same autocast without that cast: bf16 logits, and the same loss and gradients bit for bit."""
+    import trainers.trainer as tt
+
+    trainer, inputs = _trainer(tiny_model, chat_data[0], tmp_path, bf16=True)
+    model = trainer.accelerator.prepare_model(trainer.model)  # as the Trainer's training loop does
+    assert model is trainer.model
+    assert trainer.forward_in_model_precision(model) is not model  # accelerate wrapped the forward
+    seen: list[torch.dtype] = []
+    real = tt.token_log_probs
+
+    def spy(logits, targets, stats=None):
+        seen.append(logits.dtype)
+        return real(logits, targets, stats)
+
+    monkeypatch.setattr(tt, "token_log_probs", spy)
+    fast, g_fast = _loss_and_grads(trainer, inputs, fast=True)
+    monkeypatch.setattr(trainer, "forward_in_model_precision", lambda m: m)  # accelerate's wrapped forward
+    wrapped, g_wrapped = _loss_and_grads(trainer, inputs, fast=True)
+    assert seen == [torch.bfloat16, torch.float32]
+    assert torch.equal(fast, wrapped)
+    assert g_fast.keys() == g_wrapped.keys() and g_fast
+    for name, g in g_wrapped.items():
+        assert torch.equal(g_fast[name], g), name
 
 
 def test_fast_loss_uses_fewer_head_positions(

@@ -95,6 +95,41 @@ def test_lora_trains_and_writes_everything(
     assert not training_warnings(result.notes)
 
 
+def test_trainer_reuses_the_backends_tokenizer_and_leaves_it_as_it_was(
+    tiny_model: Path, chat_data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trainer takes the tokenizer an hf backend of the same base already loaded in this process
+    (no second load), and training leaves it as every backend expects it: left padding, its pad token,
+    its template and vocabulary."""
+    import transformers
+
+    from harness.models.hf import shared_tokenizer
+
+    tok = shared_tokenizer(str(tiny_model), None, weights_digest(tiny_model))  # as HFBackend keys it
+
+    def state() -> tuple:
+        return (
+            tok.padding_side,
+            tok.pad_token,
+            tok.eos_token,
+            tok.chat_template,
+            len(tok),
+            tok.model_input_names,
+        )
+
+    before = state()
+    loads: list[tuple] = []
+    real = transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(
+        transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: loads.append(a) or real(*a, **k)
+    )
+    result = train(_config(tiny_model, chat_data, tmp_path / "run", max_steps=2), progress=False)
+    assert loads == []  # the old code loaded the tokenizer again here
+    assert state() == before
+    assert shared_tokenizer(str(tiny_model), None, weights_digest(tiny_model)) is tok
+    assert result.steps == 2 and (Path(result.adapter_path) / "tokenizer_config.json").is_file()
+
+
 def test_adapter_loads_on_base_and_changes_logits(
     tiny_model: Path, chat_data: tuple[Path, Path], tmp_path: Path
 ) -> None:
