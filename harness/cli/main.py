@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
+from ..allocator import tune_malloc
 from ..errors import InputError, TunebenchError
 
 COMMANDS = [
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    tune_malloc()  # reuse freed tensor memory instead of faulting in new pages (harness/allocator.py)
     # library noise that says nothing to a tunebench user
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
