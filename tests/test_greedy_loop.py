@@ -221,3 +221,37 @@ def test_only_plain_dynamic_caches_are_merged_per_adapter() -> None:
     other.layers = [DynamicLayer(), OtherLayer()]
     assert not mergeable_cache(other)
     assert not mergeable_cache(object())
+
+
+def test_margins_are_the_top_two_gap_at_each_emitted_token(spec: Any) -> None:
+    """`lookup_generate(margins=...)` records, per row and emitted token, the gap between the two
+    largest logits the token was picked from: the first token's equals the gap of the prompt's
+    last-position logits, every gap is >= 0, and recording them changes no token."""
+    import torch
+
+    from harness.models.hf_fast import batch_layout, lookup_generate
+
+    hf = HFBackend(spec, batch_size=8, prefix_cache=False)
+    rows = [hf._encode(hf.render(p)) for p in PROMPTS[:4]]
+    pad = hf.tokenizer.pad_token_id
+
+    def decode(margins: list[list[float]] | None, k: int) -> list[list[int]]:
+        ids, attn, _ = batch_layout(rows, 0, pad)
+        return lookup_generate(
+            hf.model, rows, ids, attn, prefix_len=0, cache=None, max_new_tokens=12,
+            eos_ids=hf.eos_ids, stopping=None, pad_id=pad, num_tokens=k, margins=margins,
+        )  # fmt: skip
+
+    for k in (0, 3):
+        margins: list[list[float]] = []
+        toks = decode(margins, k)
+        assert toks == decode(None, k)
+        assert len(margins) == len(rows)
+        for row_toks, gaps in zip(toks, margins, strict=True):
+            assert 1 <= len(gaps) <= len(row_toks) and all(g >= 0 for g in gaps)
+    ids, attn, _ = batch_layout(rows, 0, pad)
+    with torch.inference_mode():
+        last = hf.model(input_ids=ids, attention_mask=attn).logits[:, -1].float()
+    top = last.topk(2, dim=-1).values
+    want = (top[:, 0] - top[:, 1]).tolist()
+    assert [m[0] for m in margins] == pytest.approx(want, abs=1e-6)

@@ -327,6 +327,7 @@ def lookup_generate(
     num_tokens: int = 10,
     device: str = "cpu",
     adapter_names: Sequence[str] | None = None,
+    margins: list[list[float]] | None = None,
 ) -> list[list[int]]:
     """Greedy decoding of a whole batch with prompt-lookup drafts: every step feeds each row its last
     token plus up to `num_tokens` tokens copied from its own prompt and output, and keeps the drafted
@@ -340,7 +341,8 @@ def lookup_generate(
     tokens per row, padded like `generate` pads finished rows (to the longest row's length).
     `adapter_names` (a PEFT model, one name per row): each row runs with its own adapter, routed as
     PEFT's `generate(adapter_names=...)` routes it (its forward hooks), the names following the
-    rows that stay in the batch."""
+    rows that stay in the batch. `margins` (an empty list): filled with one list per row, the
+    logit gap between the top two tokens at each token the row emitted (0 on an exact tie)."""
     import torch
     from transformers import DynamicCache
 
@@ -356,6 +358,9 @@ def lookup_generate(
     cache_name = cache_kwarg()
     net = generation_module(model)
     out_tokens: list[list[int]] = [[] for _ in range(b)]
+    if margins is not None:
+        margins[:] = [[] for _ in range(b)]
+    gaps: Any = None  # the last forward's top-two gaps, (rows, positions), when `margins` is given
     seqs = [list(r) for r in rows]
     done = [False] * b
     active = list(range(b))  # the rows still in the batch, in batch order
@@ -366,14 +371,20 @@ def lookup_generate(
         return model._enable_peft_forward_hooks(adapter_names=[adapter_names[r] for r in active])
 
     def forward(ids: Any, mask: Any, pos: Any, last_only: bool = False) -> Any:
+        nonlocal gaps
         kwargs: dict[str, Any] = {cache_name: cache, "use_cache": True}
         if last_only:  # the prompt's logits: only its last position's are read
             kwargs["logits_to_keep"] = 1
         with routed():
             out = net(input_ids=ids.to(device), attention_mask=mask, position_ids=pos.to(device), **kwargs)
+        if margins is not None:
+            top = out.logits.topk(2, dim=-1).values.float()
+            gaps = (top[..., 0] - top[..., 1]).cpu()
         return greedy_pick(out.logits).cpu()  # greedy: the plain argmax (checked by greedy_is_plain_argmax)
 
-    def emit(r: int, tok: int) -> None:
+    def emit(r: int, tok: int, gap: Any = None) -> None:
+        if margins is not None:
+            margins[r].append(float("nan") if gap is None else float(gap))
         out_tokens[r].append(tok)
         seqs[r].append(tok)
         if tok in eos_ids or len(out_tokens[r]) >= max_new_tokens:
@@ -397,7 +408,7 @@ def lookup_generate(
         else:
             first = forward(input_ids[:, prefix_len:], attn, positions[:, prefix_len:], last_only=True)[:, -1]
         for r in range(b):
-            emit(r, int(first[r]))
+            emit(r, int(first[r]), None if gaps is None else gaps[r, -1])
         last_pos = positions[:, -1].clone()
         physical = input_ids.shape[1]
         while True:
@@ -445,8 +456,8 @@ def lookup_generate(
                 # the cache holds the last token and the accepted drafts; the rest is masked out
                 attn[i, attn.shape[1] - width + 1 + accepted :] = 0
                 last_pos[i] += 1 + accepted
-                for tok in [*drafts[i][:accepted], int(picks[i, accepted])]:
-                    emit(r, tok)
+                for j, tok in enumerate([*drafts[i][:accepted], int(picks[i, accepted])]):
+                    emit(r, tok, None if gaps is None else gaps[i, j])
                     if done[r]:
                         break
     length = max(len(t) for t in out_tokens)
