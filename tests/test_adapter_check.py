@@ -127,6 +127,54 @@ def test_multi_adapter_refuses_a_fresh_adapter(
         )
 
 
+def test_multi_adapter_checks_every_adapter_in_one_pass_and_refuses_a_dead_one(
+    tiny_model: Path, adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    """The canary check of several adapters on one base runs one forward pass for all of them
+    (each canary routed to each adapter and to the base); its changes equal the ones measured
+    prompt by prompt with the adapter switched on and off, and a dead adapter (B @ A = 0) among
+    good ones changes exactly nothing and is refused by name."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from harness.models.adapter_check import CANARY_PROMPTS, max_logit_changes
+    from harness.models.hf import shared_tokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, adapters["trained"], adapter_name="trained")
+    model.load_adapter(adapters["dead"], adapter_name="dead")
+    model.eval()
+    tok = shared_tokenizer(str(tiny_model))
+    calls: list[int] = []
+    hook = model.get_base_model().register_forward_hook(lambda *a: calls.append(1))
+    try:
+        got = max_logit_changes(model, tok, ["trained", "dead"])
+    finally:
+        hook.remove()
+    assert calls == [1]
+    assert got["dead"][0] == 0.0 and got["trained"][0] > 0.01
+    want = 0.0
+    with torch.inference_mode():
+        model.set_adapter("trained")
+        for text in CANARY_PROMPTS:
+            ids = tok(text, return_tensors="pt")["input_ids"]
+            adapted = model(input_ids=ids).logits
+            with model.disable_adapter():
+                plain = model(input_ids=ids).logits
+            want = max(want, float((adapted - plain).abs().max()))
+    assert got["trained"][0] == pytest.approx(want, rel=1e-4)
+
+    multi = MultiAdapterHF(
+        parse_spec(f"hf:{tiny_model}", workspace=tmp_path, dtype="float32"),
+        {"ok": adapters["trained"], "dead": adapters["dead"]},
+        workspace=tmp_path,
+    )
+    with pytest.raises(InputError, match="changes no next-token logit") as ei:
+        multi.backend("ok").generate([[{"role": "user", "content": "hi"}]], GenerationConfig(max_new_tokens=2))
+    assert str(adapters["dead"]) in ei.value.render()
+
+
 # -- recorded base identity ----------------------------------------------------------------------
 
 

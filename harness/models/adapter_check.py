@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,61 +116,75 @@ def zero_lora_b(model: Any, adapter_name: str) -> bool | None:
     return all(not bool(p.detach().ne(0).any()) for p in found)
 
 
-def max_logit_change(
-    model: Any, tokenizer: Any, prompts: tuple[str, ...] = CANARY_PROMPTS
-) -> tuple[float, float]:
-    """(largest |adapted - base| logit over every position of the canary prompts, largest |base
-    logit|), the base computed inside PEFT's `disable_adapter()`."""
+def max_logit_changes(
+    model: Any, tokenizer: Any, names: Sequence[str], prompts: tuple[str, ...] = CANARY_PROMPTS
+) -> dict[str, tuple[float, float]]:
+    """{adapter: (largest |adapted - base| logit over every position of the canary prompts, largest
+    |base logit|)} for each adapter in `names`, from one forward pass: every canary once per adapter
+    and once with no adapter ("__base__"), routed by PEFT's `adapter_names`, right-padded so that
+    every real position sees only real tokens. A row's base and adapted logits come from the same
+    pass, so an adapter that adds exactly zero shows a change of exactly zero."""
     import torch
 
     device = next(model.parameters()).device
-    delta = scale = 0.0
+    encoded = [list(tokenizer(text, add_special_tokens=True)["input_ids"]) for text in prompts]
+    width = max(len(e) for e in encoded)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    groups = [*names, "__base__"]
+    ids = torch.tensor([e + [pad] * (width - len(e)) for _ in groups for e in encoded])
+    mask = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for _ in groups for e in encoded])
+    routes = [g for g in groups for _ in encoded]
     with torch.inference_mode():
-        for text in prompts:
-            ids = tokenizer(text, return_tensors="pt")["input_ids"].to(device)
-            adapted = model(input_ids=ids).logits.float()
-            with model.disable_adapter():
-                base = model(input_ids=ids).logits.float()
-            delta = max(delta, float((adapted - base).abs().max()))
-            scale = max(scale, float(base.abs().max()))
-    return delta, scale
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), adapter_names=routes).logits
+    n = len(encoded)
+    base = logits[len(names) * n :]
+    real = mask[:n].bool().to(device)
+    scale = float(base[real].float().abs().max())
+    return {
+        name: (float((logits[i * n : (i + 1) * n][real].float() - base[real].float()).abs().max()), scale)
+        for i, name in enumerate(names)
+    }
 
 
 def check_adapter_effect(model: Any, tokenizer: Any, spec: ModelSpec, adapter_name: str = "default") -> float:
-    """InputError unless the adapter `adapter_name` (made active for the check) changes the base
-    model's next-token logits; returns the largest change."""
+    """InputError unless the adapter `adapter_name` changes the base model's next-token logits;
+    returns the largest change."""
+    return check_adapter_effects(model, tokenizer, {adapter_name: spec})[adapter_name]
+
+
+def check_adapter_effects(model: Any, tokenizer: Any, specs: dict[str, ModelSpec]) -> dict[str, float]:
+    """check_adapter_effect for every adapter of `specs` ({adapter name: its spec}) attached to one
+    PEFT model, in one forward pass for all of them (`max_logit_changes`); {name: largest change}."""
     was_training = bool(getattr(model, "training", False))
-    active = getattr(model, "active_adapter", adapter_name)
-    if active != adapter_name:
-        model.set_adapter(adapter_name)
     model.eval()
     try:
-        if zero_lora_b(model, adapter_name):
-            raise _refusal(
-                spec,
-                "every lora_B weight is zero, so it adds nothing to the base (LoRA initialises lora_B "
-                "to zero: the adapter was saved before any training step, or training did not update it)",
-                "train it (a trainer run should report lora_B weights that moved), and check that the "
-                "folder holds the trained adapter",
-            )
-        delta, scale = max_logit_change(model, tokenizer)
+        for name, spec in specs.items():
+            if zero_lora_b(model, name):
+                raise _refusal(
+                    spec,
+                    "every lora_B weight is zero, so it adds nothing to the base (LoRA initialises lora_B "
+                    "to zero: the adapter was saved before any training step, or training did not update it)",
+                    "train it (a trainer run should report lora_B weights that moved), and check that the "
+                    "folder holds the trained adapter",
+                )
+        changes = max_logit_changes(model, tokenizer, list(specs))
     finally:
-        if active != adapter_name and isinstance(active, str):
-            model.set_adapter(active)
         if was_training:
             model.train()
-    tol = RTOL * max(1.0, scale)
-    if delta <= tol:
-        rec = recorded_base(spec.adapter or "")
-        raise _refusal(
-            spec,
-            f"it changes no next-token logit on {len(CANARY_PROMPTS)} canary prompts by more than "
-            f"{tol:.2g} (largest change {delta:.2g})",
-            "check that its lora_B weights are not all zero, that its target modules "
-            f"({_targets(adapter_config(spec.adapter or '')) or 'PEFT defaults'}) exist in this base, and that it "
-            f"was trained on this base (recorded: {rec.get('model') or 'unknown'}; loaded: {spec.base})",
-        )
-    return delta
+    for name, spec in specs.items():
+        delta, scale = changes[name]
+        tol = RTOL * max(1.0, scale)
+        if delta <= tol:
+            rec = recorded_base(spec.adapter or "")
+            raise _refusal(
+                spec,
+                f"it changes no next-token logit on {len(CANARY_PROMPTS)} canary prompts by more than "
+                f"{tol:.2g} (largest change {delta:.2g})",
+                "check that its lora_B weights are not all zero, that its target modules "
+                f"({_targets(adapter_config(spec.adapter or '')) or 'PEFT defaults'}) exist in this base, and that it "
+                f"was trained on this base (recorded: {rec.get('model') or 'unknown'}; loaded: {spec.base})",
+            )
+    return {name: changes[name][0] for name in specs}
 
 
 def _refusal(spec: ModelSpec, why: str, hint: str) -> InputError:

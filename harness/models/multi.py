@@ -137,7 +137,7 @@ class MultiAdapterHF:
 
     def _load(self) -> Any:
         from .adapter_check import adapter_config as read_adapter_config
-        from .adapter_check import attach_adapter, check_adapter_effect, unmatched_targets
+        from .adapter_check import attach_adapter, check_adapter_effects, unmatched_targets
         from .hf import HFBackend
 
         hf = HFBackend(self.base_spec, batch_size=self.batch_size, threads=self.threads, device=self.device)
@@ -154,8 +154,7 @@ class MultiAdapterHF:
                     raise InputError(f"adapter {spec.adapter} would be evaluated as a no-op: {why}")
                 model.load_adapter(spec.adapter, adapter_name=name)
         # every adapter must change the base before any sample runs (models/adapter_check.py)
-        for name, spec in self.specs.items():
-            check_adapter_effect(model, hf.tokenizer, spec, name)
+        check_adapter_effects(model, hf.tokenizer, self.specs)  # one forward pass for all of them
         model.eval()
         exact_mixed_batches(model)
         hf.model = model
@@ -226,24 +225,49 @@ def exact_mixed_batches(model: Any) -> int:
     return changed
 
 
+_GROUPS: dict[tuple[str, ...], list[tuple[str, Any]]] = {}
+
+
+def adapter_groups(adapter_names: Sequence[str]) -> list[tuple[str, Any]]:
+    """[(adapter, its rows)] in order of first appearance: a slice when the rows form one block (hf
+    groups a batch's rows by adapter), else a list of indices. Shared by every layer of a forward
+    pass (each LoRA layer of a step sees the same names), so it is worked out once per step."""
+    key = tuple(adapter_names)
+    got = _GROUPS.get(key)
+    if got is None:
+        got = []
+        for name in dict.fromkeys(key):
+            rows = [i for i, n in enumerate(key) if n == name]
+            block = rows[-1] - rows[0] + 1 == len(rows)
+            got.append((name, slice(rows[0], rows[-1] + 1) if block else rows))
+        if len(_GROUPS) >= 256:
+            _GROUPS.clear()
+        _GROUPS[key] = got
+    return got
+
+
 def _single_path_mixed_forward(layer: Any, peft_forward: Any) -> Any:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
     def forward(x: Any, *args: Any, adapter_names: list[str], **kwargs: Any) -> Any:
-        names = list(dict.fromkeys(adapter_names))
-        if any(n in layer.lora_variant for n in names):
+        groups = adapter_groups(adapter_names)
+        if any(name in layer.lora_variant for name, _ in groups):
             return peft_forward(x, *args, adapter_names=adapter_names, **kwargs)
         kwargs.pop("alora_offsets", None)  # a variant's argument, not the base layer's
         result = layer.base_layer(x, *args, **kwargs)
         dtype = result.dtype
-        for name in names:
+        for name, rows in groups:
             if name == BASE or name not in layer.lora_A:
                 continue
-            rows: Any = [i for i, n in enumerate(adapter_names) if n == name]
-            if rows[-1] - rows[0] + 1 == len(rows):  # one block (hf groups a batch's rows by adapter)
-                rows = slice(rows[0], rows[-1] + 1)
-            lora_a, lora_b = layer.lora_A[name], layer.lora_B[name]
+            # PEFT's single-adapter arithmetic, with the functional calls its modules make
+            # (nn.Linear is F.linear; dropout in eval mode or with p=0 returns its input)
+            lora_a, lora_b, drop = layer.lora_A[name], layer.lora_B[name], layer.lora_dropout[name]
             sub = layer._cast_input_dtype(x[rows], lora_a.weight.dtype)
-            update = lora_b(lora_a(layer.lora_dropout[name](sub))) * layer.scaling[name]
-            result[rows] = (result[rows] + update).to(dtype)
+            if drop.training and not isinstance(drop, torch.nn.Identity):
+                sub = drop(sub)
+            update = F.linear(F.linear(sub, lora_a.weight, lora_a.bias), lora_b.weight, lora_b.bias)
+            result[rows] = (result[rows] + update * layer.scaling[name]).to(dtype)
         return result
 
     return forward

@@ -81,6 +81,9 @@ def main() -> None:
         "--cli", action="store_true", help="also time one process vs three `tunebench run` processes"
     )
     args = ap.parse_args()
+    from harness.allocator import tune_malloc
+
+    tune_malloc()  # as the tunebench CLI process does (harness/allocator.py); both sides run with it
     if args.threads:
         os.environ["TUNEBENCH_THREADS"] = str(args.threads)
 
