@@ -346,6 +346,8 @@ def lookup_generate(
     import torch
     from transformers import DynamicCache
 
+    from .kv_buffer import buffer_cache
+
     b = len(rows)
     if cache is None:  # as `generate` builds it: sliding-window layers keep only their window
         config = getattr(model, "config", None)
@@ -409,6 +411,8 @@ def lookup_generate(
             first = forward(input_ids[:, prefix_len:], attn, positions[:, prefix_len:], last_only=True)[:, -1]
         for r in range(b):
             emit(r, int(first[r]), None if gaps is None else gaps[r, -1])
+        # decode steps append to the cache in place instead of copying it each step (kv_buffer.py)
+        buffer_cache(cache, max_new_tokens + 8)
         last_pos = positions[:, -1].clone()
         physical = input_ids.shape[1]
         while True:
