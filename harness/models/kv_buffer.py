@@ -29,20 +29,28 @@ def _with_room(filled: Any, room: int) -> Any:
     return buf
 
 
-class BufferedLayer(DynamicLayer):
-    """A `DynamicLayer` whose tokens live in a buffer; `keys` and `values` are views of its filled
-    part, so every reader of a DynamicLayer sees what it expects."""
+class _Buffered:
+    """What both buffered layers share: built from a filled layer, a buffer with `spare` token slots
+    to spare, and the batch operations transformers' layers offer, applied to the buffer. `_show`
+    sets `keys`/`values` to the views the layer kind exposes."""
 
     spare: int
     filled: int
+    keys: Any
+    values: Any
+    _kbuf: Any
+    _vbuf: Any
 
     @classmethod
-    def from_layer(cls, layer: DynamicLayer, spare: int) -> BufferedLayer:
+    def from_layer(cls, layer: Any, spare: int) -> Any:
         new = cls.__new__(cls)
         new.__dict__.update(layer.__dict__)
         new.spare = max(1, spare)
         new._reseed()
         return new
+
+    def _show(self) -> None:
+        raise NotImplementedError
 
     def _reseed(self) -> None:
         assert self.keys is not None and self.values is not None
@@ -51,11 +59,29 @@ class BufferedLayer(DynamicLayer):
         self._vbuf = _with_room(self.values, self.spare)
         self._show()
 
+    def batch_select_indices(self, indices: Any) -> None:
+        self._kbuf = self._kbuf[indices, ...]
+        self._vbuf = self._vbuf[indices, ...]
+        self._show()
+
+    def crop(self, tokens_to_remove: int) -> None:
+        super().crop(tokens_to_remove)  # type: ignore[misc]
+        self._reseed()
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        super().batch_repeat_interleave(repeats)  # type: ignore[misc]
+        self._reseed()
+
+
+class BufferedLayer(_Buffered, DynamicLayer):
+    """A `DynamicLayer` whose tokens live in a buffer; `keys` and `values` are views of its filled
+    part, so every reader of a DynamicLayer sees what it expects."""
+
     def _show(self) -> None:
         self.keys = self._kbuf[:, :, : self.filled]
         self.values = self._vbuf[:, :, : self.filled]
 
-    def _append(self, key_states: Any, value_states: Any) -> None:
+    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         n = key_states.shape[-2]
         if self.filled + n > self._kbuf.shape[-2]:
             self.spare = max(self.spare, n)
@@ -64,48 +90,14 @@ class BufferedLayer(DynamicLayer):
         self._kbuf[:, :, self.filled : self.filled + n] = key_states
         self._vbuf[:, :, self.filled : self.filled + n] = value_states
         self.filled += n
-
-    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        self._append(key_states, value_states)
         self._show()
         return self.keys, self.values
 
-    def batch_select_indices(self, indices: Any) -> None:
-        self._kbuf = self._kbuf[indices, ...]
-        self._vbuf = self._vbuf[indices, ...]
-        self._show()
 
-    def crop(self, tokens_to_remove: int) -> None:
-        super().crop(tokens_to_remove)
-        self._reseed()
-
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        super().batch_repeat_interleave(repeats)
-        self._reseed()
-
-
-class BufferedSlidingLayer(DynamicSlidingWindowLayer):
+class BufferedSlidingLayer(_Buffered, DynamicSlidingWindowLayer):
     """A `DynamicSlidingWindowLayer` whose tokens live in a buffer. Like it, an update returns the
     last `sliding_window - 1` cached tokens followed by the new ones, and `keys`/`values` (views)
     hold the last `sliding_window - 1` tokens; older tokens are dropped when the buffer is full."""
-
-    spare: int
-    filled: int
-
-    @classmethod
-    def from_layer(cls, layer: DynamicSlidingWindowLayer, spare: int) -> BufferedSlidingLayer:
-        new = cls.__new__(cls)
-        new.__dict__.update(layer.__dict__)
-        new.spare = max(1, spare)
-        new._reseed()
-        return new
-
-    def _reseed(self) -> None:
-        assert self.keys is not None and self.values is not None
-        self.filled = self.keys.shape[-2]
-        self._kbuf = _with_room(self.keys, self.spare)
-        self._vbuf = _with_room(self.values, self.spare)
-        self._show()
 
     def _start(self) -> int:
         return max(0, self.filled - (self.sliding_window - 1))
@@ -131,19 +123,6 @@ class BufferedSlidingLayer(DynamicSlidingWindowLayer):
         full = self._kbuf[:, :, start : self.filled], self._vbuf[:, :, start : self.filled]
         self._show()
         return full
-
-    def batch_select_indices(self, indices: Any) -> None:
-        self._kbuf = self._kbuf[indices, ...]
-        self._vbuf = self._vbuf[indices, ...]
-        self._show()
-
-    def crop(self, tokens_to_remove: int) -> None:
-        super().crop(tokens_to_remove)
-        self._reseed()
-
-    def batch_repeat_interleave(self, repeats: int) -> None:
-        super().batch_repeat_interleave(repeats)
-        self._reseed()
 
 
 def buffer_cache(cache: Any, spare: int) -> bool:
