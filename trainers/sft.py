@@ -133,7 +133,8 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
     # 4. Tokenizer and base model. The tokenizer is the one every hf backend of this base in this
     # process shares (harness.models.hf.shared_tokenizer, keyed by the base's weights digest): loading
     # Gemma 3's 262k-entry tokenizer again took 2.5 s of the quick demo on 2 cores. Training does not
-    # change it: TRL pads the batches itself (right) and sets the pad token the tokenizer already has.
+    # change it: TRL pads the batches itself (right) and sets the pad token the tokenizer already has
+    # (shared_tokenizer gives every tokenizer one, the end-of-sequence token if it had none).
     base_meta = base_identity(config.base_model)
     try:
         tokenizer = shared_tokenizer(config.base_model, None, base_meta.get("base_hash"))
@@ -141,8 +142,6 @@ def main(config: TrainConfig, progress: bool = True) -> TrainResult:
         raise InputError(f"cannot load the tokenizer of base model {config.base_model}: {e}") from None
     if not tokenizer.chat_template:
         raise InputError(f"{config.base_model}: the tokenizer has no chat template; training needs one")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     metric_stopper = None
     if config.eval_suite:  # early stopping on the task metric (trainers/early_stop.py); checks the suite
         from trainers import early_stop

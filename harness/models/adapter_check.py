@@ -139,9 +139,10 @@ def max_logit_changes(
     n = len(encoded)
     base = logits[len(names) * n :]
     real = mask[:n].bool().to(device)
-    scale = float(base[real].float().abs().max())
+    base_real = base[real].float()
+    scale = float(base_real.abs().max())
     return {
-        name: (float((logits[i * n : (i + 1) * n][real].float() - base[real].float()).abs().max()), scale)
+        name: (float((logits[i * n : (i + 1) * n][real].float() - base_real).abs().max()), scale)
         for i, name in enumerate(names)
     }
 
