@@ -135,9 +135,11 @@ class HFBackend:
     ):
         """`prefix_cache`: reuse the KV cache of the prefix every prompt of a batch shares (default:
         on unless TUNEBENCH_PREFIX_CACHE=0). `prompt_lookup`: prompt-lookup decoding for greedy
-        generation, off | on | verify | auto (default: TUNEBENCH_PROMPT_LOOKUP, else off), drafting
-        `prompt_lookup_tokens` tokens; `auto` checks the first `prompt_lookup_verify_n` prompts both
-        ways and keeps it only if every output matched. See harness/models/hf_fast.py."""
+        generation, off | on | exact | verify | auto (default: TUNEBENCH_PROMPT_LOOKUP, else off),
+        drafting `prompt_lookup_tokens` tokens; `exact` verifies drafts so that every output equals
+        `generate`'s greedy output bit for bit (no prefix cache then; harness/models/exact_verify.py);
+        `auto` checks the first `prompt_lookup_verify_n` prompts both ways and keeps it only if every
+        output matched. See harness/models/hf_fast.py."""
         import torch
 
         self.spec = spec
@@ -294,10 +296,10 @@ class HFBackend:
             row_texts = [texts[i] for i in idx]
             names = None if adapter_names is None else [adapter_names[i] for i in idx]
             mode = "off" if names is not None else self._lookup_mode(config)
-            if mode == "on":
-                outs, dts, plen, size = self._lookup_rows(rows, config, row_texts)
+            if mode in ("on", "exact"):
+                outs, dts, plen, size = self._lookup_rows(rows, config, row_texts, exact=mode == "exact")
                 for i, row, toks, dt in zip(idx, rows, outs, dts, strict=True):
-                    results[i] = self._completion(toks, len(row), config, dt, size, plen, "on")
+                    results[i] = self._completion(toks, len(row), config, dt, size, plen, mode)
             else:
                 outs, dt, plen = self._generate_rows(rows, config, row_texts, adapter_names=names)
                 alts = self._lookup_rows(rows, config, row_texts)[0] if mode == "verify" else outs
@@ -314,7 +316,7 @@ class HFBackend:
         return [r for r in results if r is not None]
 
     def _lookup_mode(self, config: GenerationConfig) -> str:
-        """off | on | verify for the next batch (prompt lookup is for greedy decoding only)."""
+        """off | on | exact | verify for the next batch (prompt lookup is for greedy decoding only)."""
         mode = self.prompt_lookup
         if mode == "off" or config.temperature > 0:
             return "off"
@@ -325,14 +327,20 @@ class HFBackend:
         return mode
 
     def _lookup_rows(
-        self, rows: Sequence[Sequence[int]], config: GenerationConfig, texts: Sequence[str]
+        self,
+        rows: Sequence[Sequence[int]],
+        config: GenerationConfig,
+        texts: Sequence[str],
+        exact: bool = False,
     ) -> tuple[list[list[int]], list[float], int, int]:
         """Greedy tokens per row with prompt-lookup decoding, seconds per row, cached prefix length
         and batch size: the whole batch at once (hf_fast.lookup_generate) when greedy is the plain
         argmax, else one prompt at a time through transformers' assisted generation (batch-1 only,
-        but it applies the model's logits processors)."""
-        if greedy_is_plain_argmax(self.model):
-            outs, dt, plen = self._generate_rows(rows, config, texts, lookup="batched")
+        but it applies the model's logits processors). `exact`: drafts verified as exact_verify.py
+        computes them; a model with logits processors then decodes plainly (`generate`)."""
+        if greedy_is_plain_argmax(self.model) or exact:
+            lookup = "exact" if exact and greedy_is_plain_argmax(self.model) else None if exact else "batched"
+            outs, dt, plen = self._generate_rows(rows, config, texts, lookup=lookup)
             return outs, [dt] * len(rows), plen, len(rows)
         outs, dts = [], []
         for row, text in zip(rows, texts, strict=True):
@@ -351,15 +359,16 @@ class HFBackend:
     ) -> tuple[list[list[int]], float, int]:
         """New tokens per row (one call), its seconds, and the cached prefix length. `texts` are
         the rows' prompts (they seed sampling per sample). `lookup`: None (plain `generate`),
-        "batched" (hf_fast.lookup_generate) or "assisted" (`generate` with
+        "batched" (hf_fast.lookup_generate), "exact" (the same with exact verification, no prefix
+        cache: every token as `generate` computes it) or "assisted" (`generate` with
         prompt_lookup_num_tokens, one row). `adapter_names`: each row's adapter (mixed batch)."""
         import torch
 
         plen, cache = 0, None
         # not with assisted generation: transformers' assisted decoding (5.24) prefills the whole
         # input on top of a passed-in cache at its first step, so the prefix would be there twice;
-        # a mixed-adapter batch gets each row's adapter's prefix
-        if self.prefix_cache is not None and lookup != "assisted":
+        # a mixed-adapter batch gets each row's adapter's prefix; exact lookup prefills as `generate`
+        if self.prefix_cache is not None and lookup not in ("assisted", "exact"):
             if adapter_names is None:
                 plen, cache = self.prefix_cache.for_batch(
                     self.model, rows, config.max_new_tokens, self.device
@@ -375,7 +384,7 @@ class HFBackend:
             and self.greedy_loop
             and greedy_is_plain_argmax(self.model)
         )
-        if lookup == "batched" or plain_greedy:
+        if lookup in ("batched", "exact") or plain_greedy:
             t0 = time.perf_counter()
             outs = lookup_generate(
                 self.model,
@@ -388,9 +397,10 @@ class HFBackend:
                 eos_ids=self.eos_ids,
                 stopping=self._stopping(tuple(config.stop)),
                 pad_id=self.tokenizer.pad_token_id,
-                num_tokens=self.prompt_lookup_tokens if lookup == "batched" else 0,
+                num_tokens=self.prompt_lookup_tokens if lookup in ("batched", "exact") else 0,
                 device=self.device,
                 adapter_names=adapter_names,
+                exact=lookup == "exact",
             )
             return outs, time.perf_counter() - t0, plen
         gen_kwargs: dict[str, Any] = {

@@ -34,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-PROMPT_LOOKUP_MODES = ("off", "on", "verify", "auto")
+PROMPT_LOOKUP_MODES = ("off", "on", "exact", "verify", "auto")
 MIN_PREFIX_TOKENS = 16
 """A shorter shared prefix is not worth a separate forward pass."""
 
@@ -45,7 +45,7 @@ def env_prefix_cache() -> bool:
 
 
 def env_prompt_lookup() -> str:
-    """TUNEBENCH_PROMPT_LOOKUP: off (default), on, verify or auto."""
+    """TUNEBENCH_PROMPT_LOOKUP: off (default), on, exact, verify or auto."""
     mode = os.environ.get("TUNEBENCH_PROMPT_LOOKUP", "off").strip().lower() or "off"
     if mode not in PROMPT_LOOKUP_MODES:
         raise ValueError(
@@ -328,6 +328,7 @@ def lookup_generate(
     device: str = "cpu",
     adapter_names: Sequence[str] | None = None,
     margins: list[list[float]] | None = None,
+    exact: bool = False,
 ) -> list[list[int]]:
     """Greedy decoding of a whole batch with prompt-lookup drafts: every step feeds each row its last
     token plus up to `num_tokens` tokens copied from its own prompt and output, and keeps the drafted
@@ -342,10 +343,15 @@ def lookup_generate(
     `adapter_names` (a PEFT model, one name per row): each row runs with its own adapter, routed as
     PEFT's `generate(adapter_names=...)` routes it (its forward hooks), the names following the
     rows that stay in the batch. `margins` (an empty list): filled with one list per row, the
-    logit gap between the top two tokens at each token the row emitted (0 on an exact tie)."""
+    logit gap between the top two tokens at each token the row emitted (0 on an exact tie).
+    `exact`: verify drafts so that every token is computed bit for bit as `generate`'s greedy decoding
+    of the same batch computes it (exact_verify.py: rows per product within the probed bound, each
+    row's keys contiguous, attention query by query); where that cannot hold (a cache of another
+    kind, the sliding window reached, more rows than the bound) the batch decodes plainly."""
     import torch
     from transformers import DynamicCache
 
+    from . import exact_verify
     from .kv_buffer import buffer_cache
 
     b = len(rows)
@@ -366,6 +372,14 @@ def lookup_generate(
     seqs = [list(r) for r in rows]
     done = [False] * b
     active = list(range(b))  # the rows still in the batch, in batch order
+    # exact mode: each pass holds between row_min and row_cap rows x tokens (row_cap 0: not exact)
+    row_min, row_cap = 1, 0
+    if exact and num_tokens > 0:
+        capacity = input_ids.shape[1] + max_new_tokens + num_tokens + 1
+        if window is None or capacity < window:
+            row_min, row_cap = exact_verify.row_bounds(net, b)
+        if not row_cap:
+            row_min, num_tokens = 1, 0
 
     def routed() -> Any:
         if adapter_names is None:
@@ -411,16 +425,28 @@ def lookup_generate(
             first = forward(input_ids[:, prefix_len:], attn, positions[:, prefix_len:], last_only=True)[:, -1]
         for r in range(b):
             emit(r, int(first[r]), None if gaps is None else gaps[r, -1])
-        # decode steps append to the cache in place instead of copying it each step (kv_buffer.py)
-        buffer_cache(cache, max_new_tokens + 8)
         last_pos = positions[:, -1].clone()
         physical = input_ids.shape[1]
+        if row_cap and not exact_verify.row_offset_cache(cache, physical + max_new_tokens + num_tokens + 1):
+            row_cap, num_tokens = 0, 0
+        if row_cap:  # each row's keys end where its tokens end; `valid` marks its left padding
+            ends = [physical] * b
+            no_mask = bool(attn.bool().all())
+            valid = torch.ones(
+                (b, physical + max_new_tokens + num_tokens + 1), dtype=torch.bool, device=device
+            )
+            valid[:, :physical] = attn.bool()
+        else:  # decode steps append to the cache in place instead of copying it each step (kv_buffer.py)
+            buffer_cache(cache, max_new_tokens + 8)
         while True:
             running = [i for i, r in enumerate(active) if not done[r]]
             if not running:
                 break
             keep = running
-            if len(running) == 1 < len(active):
+            n = len(running)
+            if row_cap and -(-row_min // n) > row_cap // n:  # no width fits n rows: none leaves
+                keep = list(range(len(active)))
+            elif len(running) == 1 < len(active) and not row_cap:
                 # one row alone takes other kernel paths than a batch (its logits differed in the
                 # low bits on Gemma 3 in bf16); a finished row stays beside it, fed padding as
                 # `generate` feeds finished rows
@@ -429,26 +455,40 @@ def lookup_generate(
                 index = torch.tensor(keep, dtype=torch.long)
                 cache.batch_select_indices(index.to(device))
                 attn, last_pos = attn[index.to(device)], last_pos[index]
+                if row_cap:
+                    valid = valid[index.to(device)]
+                    ends = [ends[i] for i in keep]
                 active = [active[i] for i in keep]
             live = [r for r in active if not done[r]]
             room = num_tokens
-            if window is not None:  # keep every kept token inside the sliding window (see module doc)
+            if window is not None and not row_cap:  # keep every kept token inside the sliding window
+                # (see module doc; exact mode checked its whole capacity against the window)
                 left = max_new_tokens - min(len(out_tokens[r]) for r in live)
                 room = min(room, max(0, window - physical - left))
+            if row_cap:  # rows x tokens within the bound the linear layers keep rows invariant
+                room = min(room, row_cap // len(active) - 1)
             drafts = [
                 [] if done[r] else lookup_draft(seqs[r], min(room, max_new_tokens - len(out_tokens[r]) - 1))
                 for r in active
             ]
             width = 1 + max(len(d) for d in drafts)
+            if row_cap:  # a lone row may need a padding token beside it (row_min 2)
+                width = max(width, -(-row_min // len(active)))
             ids = torch.full((len(active), width), pad_id, dtype=torch.long)
             mask = torch.zeros((len(active), width), dtype=attn.dtype)
             for i, r in enumerate(active):
                 chunk = [pad_id] if done[r] else [seqs[r][-1], *drafts[i]]
                 ids[i, : len(chunk)] = torch.tensor(chunk)
                 mask[i, : len(chunk)] = 1
-            attn = torch.cat([attn, mask.to(device)], dim=-1)
             pos = last_pos.unsqueeze(1) + 1 + torch.arange(width).unsqueeze(0)
-            picks = forward(ids, attn, pos)
+            if row_cap:
+                widths = [0 if done[r] else 1 + len(drafts[i]) for i, r in enumerate(active)]
+                unused = torch.ones((len(active), 1, width, 1), dtype=torch.bool, device=device)
+                with exact_verify.exact_pass(net, ends, widths, valid, no_mask):
+                    picks = forward(ids, unused, pos)  # a 4D mask goes to attention as is: not read
+            else:
+                attn = torch.cat([attn, mask.to(device)], dim=-1)
+                picks = forward(ids, attn, pos)
             physical += width
             for i, r in enumerate(active):
                 if done[r]:  # the companion of a lone row: its output is not read
@@ -458,7 +498,11 @@ def lookup_generate(
                 while accepted < len(drafts[i]) and drafts[i][accepted] == int(picks[i, accepted]):
                     accepted += 1
                 # the cache holds the last token and the accepted drafts; the rest is masked out
-                attn[i, attn.shape[1] - width + 1 + accepted :] = 0
+                # (exact mode: overwritten by the row's next chunk)
+                if row_cap:
+                    ends[i] += 1 + accepted
+                else:
+                    attn[i, attn.shape[1] - width + 1 + accepted :] = 0
                 last_pos[i] += 1 + accepted
                 for j, tok in enumerate([*drafts[i][:accepted], int(picks[i, accepted])]):
                     emit(r, tok, None if gaps is None else gaps[i, j])

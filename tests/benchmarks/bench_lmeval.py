@@ -8,7 +8,7 @@ the same model object, one process, one machine, one go (issue 8, benchmarks 1 a
    tunebench sends (it starts with "<bos>" as text; lm-eval then encodes it without adding a
    second BOS, as tunebench does). Reports samples/s both ways and the identical-output share.
    tunebench runs with its cheaper-generation features (harness/models/hf_fast.py): the shared-
-   prefix KV cache and, by default, prompt-lookup decoding (`--prompt-lookup off|on|verify|auto`,
+   prefix KV cache and, by default, prompt-lookup decoding (`--prompt-lookup off|on|exact|verify|auto`,
    `--no-prefix-cache`); a third run without them (`--no-plain` skips it) shows what they change
    and that its outputs are the same.
 2. multiple choice: the general suite's 152 mc test items, scored by log-likelihood. tunebench:
@@ -249,7 +249,7 @@ def bench_generation(
     extra: dict[str, Any] = {
         "features": {k: v for k, v in features.items() if k != "compare_plain"},
         "prefix_cached_tokens_mean": sum(r.get("prefix_cached_tokens", 0) for r in raws) / n,
-        "prompt_lookup_rows": sum(1 for r in raws if r.get("prompt_lookup") == "on"),
+        "prompt_lookup_rows": sum(1 for r in raws if r.get("prompt_lookup") in ("on", "exact")),
     }
     if plain_runs:
         plain_texts = [r.completion.text for r in plain_runs[-1]["rows"]]
@@ -314,7 +314,7 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument(
         "--prompt-lookup",
-        choices=["off", "on", "verify", "auto"],
+        choices=["off", "on", "exact", "verify", "auto"],
         default="on",
         help="tunebench's prompt-lookup decoding mode for the generation benchmark (default on)",
     )
