@@ -187,6 +187,41 @@ def test_mixed_rows_equal_the_single_adapter_forward_in_bf16(
         assert torch.equal(mixed[j :: len(names)], alone), name
 
 
+@pytest.mark.parametrize("with_base", [False, True], ids=["adapters-only", "with-base"])
+def test_mixed_rows_in_adapter_blocks_equal_the_single_adapter_forward_in_bf16(
+    tiny_model: Path, adapters: dict[str, Path], tmp_path: Path, with_base: bool
+) -> None:
+    """Rows grouped in one block per adapter, as hf batches them: with only adapter rows the
+    updates are added in one step for all rows (`_covers_in_order`), with base rows per block;
+    either way each row's logits equal its adapter's single-adapter forward bit for bit."""
+    import torch
+
+    from harness.models.multi import _covers_in_order, adapter_groups
+    from harness.models.routing import route_adapters
+
+    texts = ["I was charged twice", "The app crashes when I open settings"]
+    base = parse_spec(f"hf:{tiny_model}", workspace=tmp_path, dtype="bfloat16")
+    with pytest.warns(UserWarning, match="trained on"):
+        multi = MultiAdapterHF(base, adapters, device="cpu", workspace=tmp_path)
+        model = multi.hf.model
+    enc = multi.hf.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    names = [*adapters, BASE] if with_base else list(adapters)
+    blocks = [n for n in names for _ in texts]
+    assert _covers_in_order([g for g in adapter_groups(blocks) if g[0] != BASE], len(blocks)) != with_base
+    rows = {k: v.repeat(len(names), 1) for k, v in enc.items()}
+    with torch.inference_mode(), route_adapters(model, blocks):
+        mixed = model(**rows).logits
+    for j, name in enumerate(names):
+        if name == BASE:
+            with torch.inference_mode(), model.disable_adapter():
+                alone = model(**enc).logits
+        else:
+            model.set_adapter(name)
+            with torch.inference_mode():
+                alone = model(**enc).logits
+        assert torch.equal(mixed[j * len(texts) : (j + 1) * len(texts)], alone), name
+
+
 def test_mixed_batches_decode_in_the_greedy_loop_like_generate(
     tiny_model: Path, adapters: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -34,6 +34,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from .routing import route_adapters
+
 PROMPT_LOOKUP_MODES = ("off", "on", "exact", "verify", "auto")
 MIN_PREFIX_TOKENS = 16
 """A shorter shared prefix is not worth a separate forward pass."""
@@ -222,7 +224,7 @@ class PrefixCache:
                 self._entries.move_to_end(key)
                 self.reused += 1
             else:
-                with model._enable_peft_forward_hooks(adapter_names=[name]):
+                with route_adapters(model, [name]):
                     self._entries[key] = self._compute(model, prefix, device)
                 while len(self._entries) > max(self.max_entries, len(names)):
                     self._entries.popitem(last=False)
@@ -384,7 +386,7 @@ def lookup_generate(
     def routed() -> Any:
         if adapter_names is None:
             return contextlib.nullcontext()
-        return model._enable_peft_forward_hooks(adapter_names=[adapter_names[r] for r in active])
+        return route_adapters(model, [adapter_names[r] for r in active])
 
     def forward(ids: Any, mask: Any, pos: Any, last_only: bool = False) -> Any:
         nonlocal gaps
@@ -554,7 +556,7 @@ def prefill_by_adapter(
             own.batch_select_indices(index.to(device))
         else:
             own = DynamicCache(config=config) if config is not None else DynamicCache()
-        with model._enable_peft_forward_hooks(adapter_names=[adapter] * len(rows)):
+        with route_adapters(model, [adapter] * len(rows)):
             out = net(
                 input_ids=ids[index].to(device),
                 attention_mask=attn[index.to(device)],

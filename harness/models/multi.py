@@ -257,20 +257,43 @@ def _single_path_mixed_forward(layer: Any, peft_forward: Any) -> Any:
         kwargs.pop("alora_offsets", None)  # a variant's argument, not the base layer's
         result = layer.base_layer(x, *args, **kwargs)
         dtype = result.dtype
-        for name, rows in groups:
-            if name == BASE or name not in layer.lora_A:
-                continue
-            # PEFT's single-adapter arithmetic, with the functional calls its modules make
-            # (nn.Linear is F.linear; dropout in eval mode or with p=0 returns its input)
+        live = [(name, rows) for name, rows in groups if name != BASE and name in layer.lora_A]
+        if not live:
+            return result
+        # PEFT's single-adapter arithmetic, with the functional calls its modules make (nn.Linear is
+        # F.linear; dropout in eval mode or with p=0 returns its input); the input cast once
+        cast = layer.lora_A[live[0][0]].weight.dtype
+        xs = layer._cast_input_dtype(x, cast)
+        updates = []
+        for name, rows in live:
             lora_a, lora_b, drop = layer.lora_A[name], layer.lora_B[name], layer.lora_dropout[name]
-            sub = layer._cast_input_dtype(x[rows], lora_a.weight.dtype)
+            sub = (
+                xs[rows]
+                if lora_a.weight.dtype == cast
+                else layer._cast_input_dtype(x[rows], lora_a.weight.dtype)
+            )
             if drop.training and not isinstance(drop, torch.nn.Identity):
                 sub = drop(sub)
             update = F.linear(F.linear(sub, lora_a.weight, lora_a.bias), lora_b.weight, lora_b.bias)
-            result[rows] = (result[rows] + update * layer.scaling[name]).to(dtype)
+            updates.append(update * layer.scaling[name])
+        if _covers_in_order(live, result.shape[0]) and len({u.dtype for u in updates}) == 1:
+            # every row has an adapter, in blocks in row order: one add and one rounding for all
+            return (result + torch.cat(updates)).to(dtype)
+        for (_, rows), update in zip(live, updates, strict=True):
+            result[rows] = (result[rows] + update).to(dtype)
         return result
 
     return forward
+
+
+def _covers_in_order(groups: Sequence[tuple[str, Any]], n: int) -> bool:
+    """Whether the groups' rows are slices that tile rows 0..n-1 in order."""
+    at = 0
+    for _, rows in groups:
+        if not isinstance(rows, slice) or rows.start != at:
+            return False
+        at = rows.stop
+    return at == n
 
 
 class _LookaheadView(AdapterView):
