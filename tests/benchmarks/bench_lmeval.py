@@ -8,7 +8,7 @@ the same model object, one process, one machine, one go (issue 8, benchmarks 1 a
    tunebench sends (it starts with "<bos>" as text; lm-eval then encodes it without adding a
    second BOS, as tunebench does). Reports samples/s both ways and the identical-output share.
    tunebench runs with its cheaper-generation features (harness/models/hf_fast.py): the shared-
-   prefix KV cache and, by default, prompt-lookup decoding (`--prompt-lookup off|on|exact|verify|auto`,
+   prefix KV cache and prompt-lookup decoding (`--prompt-lookup off|on|exact|verify|auto`, default exact,
    `--no-prefix-cache`); a third run without them (`--no-plain` skips it) shows what they change
    and that its outputs are the same.
 2. multiple choice: the general suite's 152 mc test items, scored by log-likelihood. tunebench:
@@ -315,8 +315,9 @@ def main() -> None:
     ap.add_argument(
         "--prompt-lookup",
         choices=["off", "on", "exact", "verify", "auto"],
-        default="on",
-        help="tunebench's prompt-lookup decoding mode for the generation benchmark (default on)",
+        default="exact",
+        help="tunebench's prompt-lookup decoding mode for the generation benchmark (default exact: "
+        "every token as generate computes it; it skips the prefix cache)",
     )
     ap.add_argument("--prompt-lookup-tokens", type=int, default=5, help="draft length for prompt lookup")
     ap.add_argument(
