@@ -112,6 +112,29 @@ def test_each_pass_stays_within_the_row_bound(hf: Any, monkeypatch: pytest.Monke
     assert toks == want and max(w for _, w in passes) == 1
 
 
+def test_padding_tokens_fill_a_pass_up_to_the_bound(hf: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With 1-token drafts and at least 4 rows x tokens per pass, a lone row's chunk is padded past
+    its draft (the cache has room for it) and the outputs stay `generate`'s."""
+    rows = _rows(hf, TEXTS[:3])
+    want, _ = _generate(hf, rows)
+    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows: (4, 8))
+    toks, _, passes = _exact(hf, rows, k=1)
+    assert toks == want and min(r * w for r, w in passes) >= 4 and max(w for _, w in passes) > 2
+
+
+def test_other_attention_kernels_decode_plainly(hf: Any) -> None:
+    config = hf.model.config
+    rows = _rows(hf, TEXTS[:3])
+    before = config._attn_implementation
+    config._attn_implementation = "eager"  # plain decoding would not run SDPA: nothing to emulate
+    try:
+        want, _ = _generate(hf, rows)
+        toks, _, passes = _exact(hf, rows)
+    finally:
+        config._attn_implementation = before
+    assert toks == want and max(w for _, w in passes) == 1
+
+
 def test_backend_exact_mode_equals_generate_and_skips_the_prefix_cache(hf: Any) -> None:
     prompts = [[{"role": "user", "content": t}] for t in TEXTS]
     config = GenerationConfig(max_new_tokens=MAX_NEW, temperature=0.0)

@@ -204,6 +204,23 @@ def exact_pass(
         _ACTIVE = None
 
 
+def verify_plan(
+    model: Any, rows: int, prompt_tokens: int, new_tokens: int, draft_tokens: int, window: int | None
+) -> tuple[int, int, int]:
+    """(lo, hi, capacity) for exact verification of a batch of `rows` prompts `prompt_tokens` wide
+    (padded): each pass may hold lo..hi rows x tokens, and each row's cache needs `capacity` token
+    slots. (0, 0, 0) where exactness cannot hold: the model's attention is not transformers' "sdpa"
+    (plain decoding would run another kernel), the batch is beyond the probed rows, or the tokens
+    would reach a sliding window (plain decoding's window layers would then drop keys)."""
+    if getattr(getattr(model, "config", None), "_attn_implementation", None) != "sdpa":
+        return 0, 0, 0
+    lo, hi = row_bounds(model, rows)
+    capacity = prompt_tokens + new_tokens + max(draft_tokens + 1, lo) + 1
+    if not hi or (window is not None and capacity >= window):
+        return 0, 0, 0
+    return lo, hi, capacity
+
+
 def _linear_weights(model: Any) -> list[Any]:
     """One weight per distinct (shape, dtype) among the model's linear layers."""
     import torch

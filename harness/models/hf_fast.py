@@ -378,13 +378,11 @@ def lookup_generate(
     done = [False] * b
     active = list(range(b))  # the rows still in the batch, in batch order
     # exact mode: each pass holds between row_min and row_cap rows x tokens (row_cap 0: not exact)
-    row_min, row_cap = 1, 0
+    row_min, row_cap, capacity = 1, 0, 0
     if exact and num_tokens > 0:
-        capacity = input_ids.shape[1] + max_new_tokens + num_tokens + 1
-        if window is None or capacity < window:
-            row_min, row_cap = exact_verify.row_bounds(net, b)
-        if not row_cap:
-            row_min, num_tokens = 1, 0
+        plan = exact_verify.verify_plan(net, b, input_ids.shape[1], max_new_tokens, num_tokens, window)
+        row_min, row_cap, capacity = plan if plan[1] else (1, 0, 0)
+        num_tokens = num_tokens if row_cap else 0
 
     def routed() -> Any:
         if adapter_names is None:
@@ -432,14 +430,12 @@ def lookup_generate(
             emit(r, int(first[r]), None if gaps is None else gaps[r, -1])
         last_pos = positions[:, -1].clone()
         physical = input_ids.shape[1]
-        if row_cap and not exact_verify.row_offset_cache(cache, physical + max_new_tokens + num_tokens + 1):
+        if row_cap and not exact_verify.row_offset_cache(cache, capacity):
             row_cap, num_tokens = 0, 0
         if row_cap:  # each row's keys end where its tokens end; `valid` marks its left padding
             ends = [physical] * b
             no_mask = bool(attn.bool().all())
-            valid = torch.ones(
-                (b, physical + max_new_tokens + num_tokens + 1), dtype=torch.bool, device=device
-            )
+            valid = torch.ones((b, capacity), dtype=torch.bool, device=device)
             valid[:, :physical] = attn.bool()
         else:  # decode steps append to the cache in place instead of copying it each step (kv_buffer.py)
             buffer_cache(cache, max_new_tokens + 8)
