@@ -102,12 +102,12 @@ def test_exact_lookup_computes_every_token_as_generate(hf: Any, layout: str) -> 
 def test_each_pass_stays_within_the_row_bound(hf: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = _rows(hf, TEXTS[:3])
     want, _ = _generate(hf, rows)
-    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows: (1, 8))
+    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows, limit=64: (1, 8))
     toks, _, passes = _exact(hf, rows, k=6)
     assert toks == want
     assert max(r * w for r, w in passes) <= 8 and max(w for _, w in passes) > 1
     # a bound below the batch: no drafts at all, one token per row and pass
-    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows: (1, 2))
+    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows, limit=64: (1, 2))
     toks, _, passes = _exact(hf, rows, k=6)
     assert toks == want and max(w for _, w in passes) == 1
 
@@ -117,7 +117,7 @@ def test_padding_tokens_fill_a_pass_up_to_the_bound(hf: Any, monkeypatch: pytest
     its draft (the cache has room for it) and the outputs stay `generate`'s."""
     rows = _rows(hf, TEXTS[:3])
     want, _ = _generate(hf, rows)
-    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows: (4, 8))
+    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows, limit=64: (4, 8))
     toks, _, passes = _exact(hf, rows, k=1)
     assert toks == want and min(r * w for r, w in passes) >= 4 and max(w for _, w in passes) > 2
 
@@ -188,7 +188,7 @@ def test_a_lone_row_keeps_two_rows_per_pass_where_one_differs(
 ) -> None:
     rows = _rows(hf, TEXTS[:3])
     want, _ = _generate(hf, rows)
-    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows: (2, 8))
+    monkeypatch.setattr(exact_verify, "row_bounds", lambda _model, _rows, limit=64: (2, 8))
     toks, _, passes = _exact(hf, rows)
     assert toks == want and min(r * w for r, w in passes) >= 2
 

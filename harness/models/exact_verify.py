@@ -214,7 +214,8 @@ def verify_plan(
     would reach a sliding window (plain decoding's window layers would then drop keys)."""
     if getattr(getattr(model, "config", None), "_attn_implementation", None) != "sdpa":
         return 0, 0, 0
-    lo, hi = row_bounds(model, rows)
+    # probed only up to the largest pass this batch can make
+    lo, hi = row_bounds(model, rows, limit=max(rows, min(_PROBE_MAX_ROWS, rows * (draft_tokens + 1))))
     capacity = prompt_tokens + new_tokens + max(draft_tokens + 1, lo) + 1
     if not hi or (window is not None and capacity >= window):
         return 0, 0, 0
