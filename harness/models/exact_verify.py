@@ -13,15 +13,17 @@ row 5f). Three things change a token's arithmetic there, and this module removes
   with random rows, once per process), and the decoding loop keeps rows x tokens of each pass in
   that range.
 - **Key layout.** Plain decoding keeps each row's keys contiguous (left padding, prompt, output);
-  rejected drafts left in the cache as masked gaps would shift later keys into other SIMD lanes of
-  the softmax sums. `RowOffsetLayer` writes each row's chunk at that row's own end, over any
-  rejected drafts, so a row's keys sit where plain decoding puts them.
+  rejected drafts left in the cache as masked gaps shift later keys to other places in the
+  softmax and value sums, which then add in another order. `RowOffsetLayer` writes each row's
+  chunk at that row's own end, over any rejected drafts, so a row's keys sit where plain
+  decoding puts them.
 - **Attention shape.** SDPA on a chunk of queries, or with masked keys past the end, sums in
   another order than SDPA on one query over exactly its keys (checked: a tail of 10 masked keys
   changed the output). `exact_attention` runs, for each key length in the pass, one SDPA call of
   one query per row over exactly that many keys, through transformers' own `sdpa_attention_forward`
   with the mask `generate` would pass (None when the batch has no padding), so each query takes the
-  call a plain decode step makes (SDPA computes each batch row alone: tested).
+  call a plain decode step makes (SDPA computes each batch row alone: checked on Gemma 3's shapes,
+  a group of rows equal to the same rows inside the whole batch).
 
 It is registered with transformers as the attention implementation "tunebench_exact", switched on
 only for the verifying passes (`exact_pass`). Used by `hf_fast.lookup_generate(exact=True)`.
