@@ -157,6 +157,18 @@ def test_run_adapters_generates_mixed_batches(
         assert {c.raw["batch_size"] for c in want.values()} == {4}
 
 
+def _alone_logits(model: Any, name: str, enc: Any) -> Any:
+    """The logits of `enc` with only adapter `name` active (BASE: adapters disabled)."""
+    import torch
+
+    if name == BASE:
+        with torch.inference_mode(), model.disable_adapter():
+            return model(**enc).logits
+    model.set_adapter(name)
+    with torch.inference_mode():
+        return model(**enc).logits
+
+
 def test_mixed_rows_equal_the_single_adapter_forward_in_bf16(
     tiny_model: Path, adapters: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -177,14 +189,7 @@ def test_mixed_rows_equal_the_single_adapter_forward_in_bf16(
         mixed = model(**rows, adapter_names=names * len(texts)).logits
     assert mixed.dtype == torch.bfloat16
     for j, name in enumerate(names):
-        if name == BASE:
-            with torch.inference_mode(), model.disable_adapter():
-                alone = model(**enc).logits
-        else:
-            model.set_adapter(name)
-            with torch.inference_mode():
-                alone = model(**enc).logits
-        assert torch.equal(mixed[j :: len(names)], alone), name
+        assert torch.equal(mixed[j :: len(names)], _alone_logits(model, name, enc)), name
 
 
 @pytest.mark.parametrize("with_base", [False, True], ids=["adapters-only", "with-base"])
@@ -212,13 +217,7 @@ def test_mixed_rows_in_adapter_blocks_equal_the_single_adapter_forward_in_bf16(
     with torch.inference_mode(), route_adapters(model, blocks):
         mixed = model(**rows).logits
     for j, name in enumerate(names):
-        if name == BASE:
-            with torch.inference_mode(), model.disable_adapter():
-                alone = model(**enc).logits
-        else:
-            model.set_adapter(name)
-            with torch.inference_mode():
-                alone = model(**enc).logits
+        alone = _alone_logits(model, name, enc)
         assert torch.equal(mixed[j * len(texts) : (j + 1) * len(texts)], alone), name
 
 

@@ -38,6 +38,8 @@ from typing import Any
 
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
+from .kv_buffer import with_room
+
 IMPLEMENTATION = "tunebench_exact"
 _PROBE_MAX_ROWS = 64
 _invariant_cache: dict[tuple, tuple[int, int]] = {}
@@ -88,13 +90,14 @@ def exact_attention(
 
 
 def register() -> None:
-    """Make "tunebench_exact" a known attention implementation (idempotent). Verifying passes hand
-    the model a prepared 4D mask, so the mask builder registered beside it is never asked."""
+    """Make "tunebench_exact" a known attention implementation (once per process). Verifying passes
+    hand the model a prepared 4D mask, so the mask builder registered beside it is never asked."""
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-    AttentionInterface.register(IMPLEMENTATION, exact_attention)
-    AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)
+    if AttentionInterface._global_mapping.get(IMPLEMENTATION) is not exact_attention:
+        AttentionInterface.register(IMPLEMENTATION, exact_attention)
+        AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)
 
 
 class RowOffsetLayer(DynamicLayer):
@@ -113,14 +116,9 @@ class RowOffsetLayer(DynamicLayer):
     def from_layer(cls, layer: Any, capacity: int) -> RowOffsetLayer:
         new = cls.__new__(cls)
         new.__dict__.update(layer.__dict__)
-        keys, values = layer.keys, layer.values
-        shape = list(keys.shape)
-        shape[-2] = max(capacity, shape[-2])
-        new._kbuf = keys.new_zeros(shape)
-        new._vbuf = values.new_zeros([*shape[:-1], values.shape[-1]])
-        n = keys.shape[-2]
-        new._kbuf[:, :, :n] = keys
-        new._vbuf[:, :, :n] = values
+        n = layer.keys.shape[-2]
+        new._kbuf = with_room(layer.keys, max(0, capacity - n))
+        new._vbuf = with_room(layer.values, max(0, capacity - n))
         new.keys, new.values = new._kbuf[:, :, :n], new._vbuf[:, :, :n]
         return new
 

@@ -338,8 +338,9 @@ class HFBackend:
         argmax, else one prompt at a time through transformers' assisted generation (batch-1 only,
         but it applies the model's logits processors). `exact`: drafts verified as exact_verify.py
         computes them; a model with logits processors then decodes plainly (`generate`)."""
-        if greedy_is_plain_argmax(self.model) or exact:
-            lookup = "exact" if exact and greedy_is_plain_argmax(self.model) else None if exact else "batched"
+        plain_argmax = greedy_is_plain_argmax(self.model)
+        if plain_argmax or exact:
+            lookup = ("exact" if exact else "batched") if plain_argmax else None
             outs, dt, plen = self._generate_rows(rows, config, texts, lookup=lookup)
             return outs, [dt] * len(rows), plen, len(rows)
         outs, dts = [], []

@@ -380,9 +380,11 @@ def lookup_generate(
     # exact mode: each pass holds between row_min and row_cap rows x tokens (row_cap 0: not exact)
     row_min, row_cap, capacity = 1, 0, 0
     if exact and num_tokens > 0:
-        plan = exact_verify.verify_plan(net, b, input_ids.shape[1], max_new_tokens, num_tokens, window)
-        row_min, row_cap, capacity = plan if plan[1] else (1, 0, 0)
-        num_tokens = num_tokens if row_cap else 0
+        row_min, row_cap, capacity = exact_verify.verify_plan(
+            net, b, input_ids.shape[1], max_new_tokens, num_tokens, window
+        )
+        if not row_cap:
+            num_tokens = 0
 
     def routed() -> Any:
         if adapter_names is None:

@@ -18,7 +18,7 @@ from typing import Any
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 
-def _with_room(filled: Any, room: int) -> Any:
+def with_room(filled: Any, room: int) -> Any:
     """A buffer shaped like `filled` (batch, heads, tokens, dim) with `room` more token slots, the
     filled part copied in."""
     shape = list(filled.shape)
@@ -55,8 +55,8 @@ class _Buffered:
     def _reseed(self) -> None:
         assert self.keys is not None and self.values is not None
         self.filled = self.keys.shape[-2]
-        self._kbuf = _with_room(self.keys, self.spare)
-        self._vbuf = _with_room(self.values, self.spare)
+        self._kbuf = with_room(self.keys, self.spare)
+        self._vbuf = with_room(self.values, self.spare)
         self._show()
 
     def batch_select_indices(self, indices: Any) -> None:
@@ -85,8 +85,8 @@ class BufferedLayer(_Buffered, DynamicLayer):
         n = key_states.shape[-2]
         if self.filled + n > self._kbuf.shape[-2]:
             self.spare = max(self.spare, n)
-            self._kbuf = _with_room(self._kbuf[:, :, : self.filled], max(self.spare, self.filled))
-            self._vbuf = _with_room(self._vbuf[:, :, : self.filled], max(self.spare, self.filled))
+            self._kbuf = with_room(self._kbuf[:, :, : self.filled], max(self.spare, self.filled))
+            self._vbuf = with_room(self._vbuf[:, :, : self.filled], max(self.spare, self.filled))
         self._kbuf[:, :, self.filled : self.filled + n] = key_states
         self._vbuf[:, :, self.filled : self.filled + n] = value_states
         self.filled += n
@@ -113,8 +113,8 @@ class BufferedSlidingLayer(_Buffered, DynamicSlidingWindowLayer):
         if self.filled + n > self._kbuf.shape[-2]:  # keep the window's tokens only, with room again
             start = self._start()
             self.spare = max(self.spare, n)
-            self._kbuf = _with_room(self._kbuf[:, :, start : self.filled], self.spare + self.sliding_window)
-            self._vbuf = _with_room(self._vbuf[:, :, start : self.filled], self.spare + self.sliding_window)
+            self._kbuf = with_room(self._kbuf[:, :, start : self.filled], self.spare + self.sliding_window)
+            self._vbuf = with_room(self._vbuf[:, :, start : self.filled], self.spare + self.sliding_window)
             self.filled -= start
         start = self._start()
         self._kbuf[:, :, self.filled : self.filled + n] = key_states
