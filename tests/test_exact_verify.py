@@ -200,7 +200,7 @@ def test_row_offset_layer_writes_each_row_where_its_tokens_end() -> None:
     layer = DynamicLayer()
     keys = torch.arange(2 * 3 * 2, dtype=torch.float32).reshape(2, 1, 3, 2)
     layer.update(keys, -keys)
-    off = exact_verify.RowOffsetLayer.from_layer(layer, 10)
+    off = exact_verify.RowOffsetLayer.from_layer(layer, 7)  # room for 7 more tokens: 10 in all
     model = SimpleNamespace(config=SimpleNamespace(_attn_implementation="sdpa"))
     valid = torch.ones((2, 10), dtype=torch.bool)
     new = torch.full((2, 1, 2, 2), 100.0)

@@ -38,7 +38,7 @@ from typing import Any
 
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-from .kv_buffer import with_room
+from .kv_buffer import _Buffered
 
 IMPLEMENTATION = "tunebench_exact"
 _PROBE_MAX_ROWS = 64
@@ -100,27 +100,18 @@ def register() -> None:
         AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)
 
 
-class RowOffsetLayer(DynamicLayer):
+class RowOffsetLayer(_Buffered, DynamicLayer):
     """A cache layer whose rows each end where their own tokens end: an update writes each row's
     chunk at that row's start (`exact_pass`'s `starts`), over rejected drafts, and returns the
     buffer up to the furthest row's end. Built from a filled plain or sliding-window layer after the
-    prompt pass; the sliding window must not be reached (`lookup_generate` checks)."""
+    prompt pass (`from_layer(layer, spare)`: room for `spare` more tokens a row); the sliding window
+    must not be reached (`verify_plan` checks)."""
 
     is_sliding = False
-    _kbuf: Any
-    _vbuf: Any
-    keys: Any
-    values: Any
 
-    @classmethod
-    def from_layer(cls, layer: Any, capacity: int) -> RowOffsetLayer:
-        new = cls.__new__(cls)
-        new.__dict__.update(layer.__dict__)
-        n = layer.keys.shape[-2]
-        new._kbuf = with_room(layer.keys, max(0, capacity - n))
-        new._vbuf = with_room(layer.values, max(0, capacity - n))
-        new.keys, new.values = new._kbuf[:, :, :n], new._vbuf[:, :, :n]
-        return new
+    def _show(self) -> None:
+        self.keys = self._kbuf[:, :, : self.filled]
+        self.values = self._vbuf[:, :, : self.filled]
 
     def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         import torch
@@ -136,14 +127,9 @@ class RowOffsetLayer(DynamicLayer):
         index = torch.arange(rows, device=at.device)[:, None].expand_as(at)
         self._kbuf[index, :, at] = key_states.transpose(1, 2)
         self._vbuf[index, :, at] = value_states.transpose(1, 2)
-        self.keys, self.values = self._kbuf[:, :, :end], self._vbuf[:, :, :end]
+        self.filled = end
+        self._show()
         return self.keys, self.values
-
-    def batch_select_indices(self, indices: Any) -> None:
-        self._kbuf = self._kbuf[indices, ...]
-        self._vbuf = self._vbuf[indices, ...]
-        n = self.keys.shape[-2]
-        self.keys, self.values = self._kbuf[:, :, :n], self._vbuf[:, :, :n]
 
 
 def row_offset_cache(cache: Any, capacity: int) -> bool:
@@ -157,7 +143,7 @@ def row_offset_cache(cache: Any, capacity: int) -> bool:
             return False
         if layer.keys is None or layer.keys.dim() != 4:
             return False
-    cache.layers = [RowOffsetLayer.from_layer(layer, capacity) for layer in layers]
+    cache.layers = [RowOffsetLayer.from_layer(layer, capacity - layer.keys.shape[-2]) for layer in layers]
     return True
 
 
