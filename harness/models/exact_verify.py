@@ -109,6 +109,13 @@ class RowOffsetLayer(_Buffered, DynamicLayer):
 
     is_sliding = False
 
+    def _reseed(self) -> None:
+        super()._reseed()
+        # the room past the filled tokens holds zeros, never stale memory: rows end apart, and a
+        # view up to the furthest row's end shows the shorter rows' unwritten slots
+        self._kbuf[:, :, self.filled :].zero_()
+        self._vbuf[:, :, self.filled :].zero_()
+
     def _show(self) -> None:
         self.keys = self._kbuf[:, :, : self.filled]
         self.values = self._vbuf[:, :, : self.filled]
