@@ -36,9 +36,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+from transformers.cache_utils import DynamicLayer
 
-from .kv_buffer import _Buffered
+from .kv_buffer import _Buffered, plain_filled_layers
 
 IMPLEMENTATION = "tunebench_exact"
 _PROBE_MAX_ROWS = 64
@@ -141,15 +141,10 @@ class RowOffsetLayer(_Buffered, DynamicLayer):
 
 def row_offset_cache(cache: Any, capacity: int) -> bool:
     """Swap every layer of a filled DynamicCache for a `RowOffsetLayer` holding `capacity` tokens;
-    False (cache untouched) when a layer is of another kind."""
-    layers = getattr(cache, "layers", None)
-    if not layers:
+    False (cache untouched) unless `kv_buffer.plain_filled_layers(cache)`."""
+    if not plain_filled_layers(cache):
         return False
-    for layer in layers:
-        if type(layer) not in (DynamicLayer, DynamicSlidingWindowLayer) or not layer.is_initialized:
-            return False
-        if layer.keys is None or layer.keys.dim() != 4:
-            return False
+    layers = cache.layers
     cache.layers = [RowOffsetLayer.from_layer(layer, capacity - layer.keys.shape[-2]) for layer in layers]
     return True
 

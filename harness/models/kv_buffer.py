@@ -125,10 +125,9 @@ class BufferedSlidingLayer(_Buffered, DynamicSlidingWindowLayer):
         return full
 
 
-def buffer_cache(cache: Any, spare: int) -> bool:
-    """Swap every layer of `cache` for its buffered kind, with room for `spare` more tokens (it
-    grows beyond that if needed); True when swapped. Only when each layer is a filled plain or
-    sliding-window `DynamicLayer` that keeps no past (other kinds hold state these do not copy)."""
+def plain_filled_layers(cache: Any) -> bool:
+    """Whether every layer of `cache` is a filled plain or sliding-window `DynamicLayer` that keeps
+    no past: the layers a buffered layer can be built from (other kinds hold state it does not copy)."""
     layers = getattr(cache, "layers", None)
     if not layers:
         return False
@@ -140,6 +139,15 @@ def buffer_cache(cache: Any, spare: int) -> bool:
             return False
         if layer.keys is None or layer.keys.dim() != 4:
             return False
+    return True
+
+
+def buffer_cache(cache: Any, spare: int) -> bool:
+    """Swap every layer of `cache` for its buffered kind, with room for `spare` more tokens (it
+    grows beyond that if needed); True when swapped. Only when `plain_filled_layers(cache)`."""
+    if not plain_filled_layers(cache):
+        return False
+    layers = cache.layers
     cache.layers = [
         BufferedSlidingLayer.from_layer(layer, spare)
         if type(layer) is DynamicSlidingWindowLayer
