@@ -13,6 +13,10 @@
 # multi      bench_multi_adapter.py: 3 adapters in mixed batches vs 3 separate loads, on CUDA
 # (DEMO_FLAGS replaces "--quantization nf4", e.g. "--quick" for a dry run on a CPU)
 # gen        bench_generation.py: batched greedy generation, samples/s by batch size (GEN_BATCHES), on CUDA
+# lookup     gpu_lookup.py (exact prompt lookup vs `generate` and the plain loop, timed, outputs
+#            compared) and the slow embedded-Gemma test of tests/test_exact_verify.py, on CUDA
+# serve      gpu_serve.py: `tunebench serve` of the base and three adapters to concurrent openai
+#            clients, answers compared with separate loads
 # Each part runs under its own hang guard; a failed part does not stop the next.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
@@ -60,7 +64,7 @@ for (rec,) in con.execute("select body from records where kind = 'training'"):
 PYEOF
       ;;
     multi)
-      timeout ${MULTI_GUARD:-300} "$PY" tests/benchmarks/bench_multi_adapter.py --n 48 --batch-size 16 --repeat 1 \
+      timeout ${MULTI_GUARD:-300} "$PY" tests/benchmarks/bench_multi_adapter.py ${MULTI_ARGS:---n 48 --batch-size 16 --repeat 1} \
         > "$OUT/multi.log" 2>&1
       echo "multi exit $?"
       tail -n 30 "$OUT/multi.log"
@@ -70,6 +74,18 @@ PYEOF
         > "$OUT/gen.log" 2>&1
       echo "gen exit $?"
       tail -n 15 "$OUT/gen.log"
+      ;;
+    lookup)
+      timeout ${LOOKUP_GUARD:-200} "$PY" tests/benchmarks/gpu_lookup.py --n 40 --repeat 2 > "$OUT/lookup.log" 2>&1
+      echo "lookup exit $?"
+      tail -n 12 "$OUT/lookup.log"
+      timeout ${LOOKUP_GUARD:-200} "$PY" -m pytest -q -p no:cacheprovider --run-slow \
+        "tests/test_exact_verify.py::test_embedded_gemma_exact_lookup_equals_generate_on_benchmark_items" 2>&1 | tail -n 15
+      ;;
+    serve)
+      timeout ${SERVE_GUARD:-200} "$PY" tests/benchmarks/gpu_serve.py --n 16 --batch-size 32 > "$OUT/serve.log" 2>&1
+      echo "serve exit $?"
+      grep -v -i "warn" "$OUT/serve.log" | tail -n 8
       ;;
     *) echo "unknown part $part" ;;
   esac
