@@ -44,6 +44,12 @@ def _display_host(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0") else host
 
 
+class _HTTPServer(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: 32 clients connecting at once (a thread pool of openai
+    # clients on a 16-core machine) had connections reset before they were accepted
+    request_queue_size = 1024
+
+
 class ModelServer:
     """The HTTP server. Binds in the constructor (so a busy port fails before a model loads); `start`
     attaches the backend and serves from a background thread; `stop` drains and shuts down."""
@@ -87,7 +93,7 @@ class ModelServer:
         self._thread: threading.Thread | None = None
         self._stopped = False
         try:
-            self.httpd = ThreadingHTTPServer((host, port), _make_handler(self, idle_timeout_s))
+            self.httpd = _HTTPServer((host, port), _make_handler(self, idle_timeout_s))
         except OSError as e:
             raise TunebenchError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
         self.httpd.daemon_threads = True

@@ -175,6 +175,44 @@ def test_models_and_health(server: Any) -> None:
     assert status == 200 and body["status"] == "ok" and body["model"] == model and "batches" in body
 
 
+def test_many_clients_connecting_at_once_are_all_served(backend: HFBackend) -> None:
+    """64 clients connect while the server is not yet accepting (a busy accept loop): every
+    connection is queued by the kernel and answered once the server runs. socketserver's default
+    listen backlog of 5 queued 6 of them; the rest were refused or reset (seen on a 16-core
+    machine with 32 concurrent openai clients)."""
+    import select
+
+    server = ModelServer(model_name="tiny")
+    socks = []
+    try:
+        for _ in range(64):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", server.port))
+            socks.append(s)
+        deadline = time.monotonic() + 30
+        pending = list(socks)
+        while pending and time.monotonic() < deadline:
+            _, done, _ = select.select([], pending, [], 1.0)
+            pending = [s for s in pending if s not in done]
+        assert not pending, f"{len(pending)} of 64 connections were not queued"
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 for s in socks)
+        server.start(backend)
+        for s in socks:
+            s.setblocking(True)
+            s.settimeout(60)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for s in socks:
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            assert data.startswith(b"HTTP/1.") and b" 200 " in data.split(b"\r\n", 1)[0], data[:80]
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+
+
 def test_unknown_model_is_404_model_not_found(server: Any) -> None:
     base_url, _ = server
     client = client_for(base_url)
