@@ -27,6 +27,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from harness import load_split, load_suite, parse_spec
+    from harness.models.exact_verify import row_bounds
     from harness.models.hf import HFBackend
     from harness.prompts import build_messages
     from harness.types import GenerationConfig
@@ -39,8 +40,6 @@ def main() -> None:
         parse_spec("default"), batch_size=args.batch_size, prefix_cache=False, prompt_lookup="exact"
     )
     print(f"load {time.perf_counter() - t0:.1f}s on {exact.device} ({getattr(exact.model, 'dtype', '?')})")
-    from harness.models.exact_verify import row_bounds
-
     # row counts whose linear products compute a row as an 8- (16-) row product does, 1..64 probed
     print(f"row bounds: 8 rows {row_bounds(exact.model, 8, 64)}, 16 rows {row_bounds(exact.model, 16, 64)}")
     generate = HFBackend.from_model(
