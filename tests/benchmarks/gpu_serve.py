@@ -66,9 +66,9 @@ def main() -> None:
             model, i = job
             r = client.chat.completions.create(
                 model=model,
-                messages=prompts[i],
+                messages=prompts[i],  # type: ignore[arg-type]
                 temperature=0,
-                max_tokens=cfg.max_new_tokens,  # type: ignore[arg-type]
+                max_tokens=cfg.max_new_tokens,
                 stop=cfg.stop or None,
             )
             return r.choices[0].message.content or ""
