@@ -15,6 +15,8 @@
 # gen        bench_generation.py: batched greedy generation, samples/s by batch size (GEN_BATCHES), on CUDA
 # lookup     gpu_lookup.py (exact prompt lookup vs `generate` and the plain loop, timed, outputs
 #            compared) and the slow embedded-Gemma test of tests/test_exact_verify.py, on CUDA
+# mixedid    gpu_mixed_identity.py: where mixed-adapter batches part from separate loads (module by
+#            module, per sdpa backend)
 # serve      gpu_serve.py: `tunebench serve` of the base and three adapters to concurrent openai
 #            clients, answers compared with separate loads
 # Each part runs under its own hang guard; a failed part does not stop the next.
@@ -81,6 +83,12 @@ PYEOF
       tail -n 12 "$OUT/lookup.log"
       timeout ${LOOKUP_GUARD:-200} "$PY" -m pytest -q -p no:cacheprovider --run-slow \
         "tests/test_exact_verify.py::test_embedded_gemma_exact_lookup_equals_generate_on_benchmark_items" 2>&1 | tail -n 15
+      ;;
+    mixedid)
+      timeout ${MIXEDID_GUARD:-240} "$PY" tests/benchmarks/gpu_mixed_identity.py ${MIXEDID_ARGS:---n 16 --batch-size 8 --steps 64} \
+        > "$OUT/mixedid.log" 2>&1
+      echo "mixedid exit $?"
+      grep -E "^(device|\[|  adapter)" "$OUT/mixedid.log" | cut -c1-900
       ;;
     serve)
       timeout ${SERVE_GUARD:-200} "$PY" tests/benchmarks/gpu_serve.py --n 16 --batch-size 32 > "$OUT/serve.log" 2>&1
