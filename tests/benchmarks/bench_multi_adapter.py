@@ -60,6 +60,42 @@ def make_adapters(out: Path, base_dir: Path, k: int = 3) -> dict[str, Path]:
     return paths
 
 
+def adapters_and_prompts(n: int, prefix: str) -> tuple[Path, Path, Any, dict[str, Path], Any, list[Any]]:
+    """What the multi-adapter scripts share: a temporary folder (returned first; the adapters are in
+    it), a workspace (TUNEBENCH_HOME, else a temporary one), the
+    embedded base's spec, three random adapters of it (`make_adapters`), the ticket-triage suite and
+    its first `n` test prompts (0-shot)."""
+    from harness import load_split, load_suite, parse_spec
+    from harness.prompts import build_messages
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    ws = Path(os.environ.get("TUNEBENCH_HOME") or tmp / "ws")
+    base = parse_spec("default", workspace=ws)
+    adapters = make_adapters(tmp, Path(base.base))
+    suite = load_suite("ticket-triage")
+    prompts = [build_messages(s, suite.prompt) for s in load_split(suite, "test", n)]
+    return tmp, ws, base, adapters, suite, prompts
+
+
+def mixed_outputs(multi: Any, prompts: list[Any], config: Any, b: int) -> tuple[dict[str, list[str]], int]:
+    """Greedy texts per adapter from `multi.generate_mixed`, batched as the separate loads batch:
+    prompts in HFBackend's batch order (longest first), `b` at a time, each mixed batch holding those
+    `b` prompts for every adapter (as run_adapters does), so every row is padded to the width it has
+    in the separate load's batch. Returns the texts and the number of batches."""
+    hf = multi.hf
+    keys = [hf.batch_key(p) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: keys[i])
+    out: dict[str, list[str]] = {name: [""] * len(prompts) for name in multi.specs}
+    batches = 0
+    for start in range(0, len(order), b):
+        rows = [(name, i) for i in order[start : start + b] for name in multi.specs]
+        outs = multi.generate_mixed([(name, prompts[i]) for name, i in rows], config)
+        for (name, i), c in zip(rows, outs, strict=True):
+            out[name][i] = c.text
+        batches += 1
+    return out, batches
+
+
 def load1() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -87,21 +123,15 @@ def main() -> None:
     if args.threads:
         os.environ["TUNEBENCH_THREADS"] = str(args.threads)
 
-    from harness import load_split, load_suite, parse_spec
+    from harness import parse_spec
     from harness.models import hf as hf_module
     from harness.models.hf import HFBackend
     from harness.models.multi import MultiAdapterHF
-    from harness.prompts import build_messages
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-multi-"))
-    ws = Path(os.environ.get("TUNEBENCH_HOME") or tmp / "ws")
-    base = parse_spec("default", workspace=ws)
-    adapters = make_adapters(tmp, Path(base.base))
-    suite = load_suite("ticket-triage")
+    tmp, ws, base, adapters, suite, prompts = adapters_and_prompts(args.n, "bench-multi-")
     cfg = suite.generation
     if args.max_new_tokens:
         cfg = cfg.model_copy(update={"max_new_tokens": args.max_new_tokens})
-    prompts = [build_messages(s, suite.prompt) for s in load_split(suite, "test", args.n)]
     specs = {name: parse_spec(f"default+lora:{p}", workspace=ws) for name, p in adapters.items()}  # hash once
     k, b = len(adapters), args.batch_size
     sep_b = args.separate_batch_size or b
@@ -112,20 +142,7 @@ def main() -> None:
         t_load = time.perf_counter()
         _ = multi.hf  # load
         t_load = round(time.perf_counter() - t_load, 2)
-        out: dict[str, list[str]] = {name: [""] * len(prompts) for name in adapters}
-        # the separate loads' batches: prompts in HFBackend's batch order (longest first), b at a
-        # time; each mixed batch holds those b prompts for every adapter (as run_adapters does), so
-        # every row is padded to the width it has in the separate load's batch
-        hf = multi.hf
-        keys = [hf.batch_key(p) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: keys[i])
-        batches = 0
-        for start in range(0, len(order), b):
-            rows = [(name, i) for i in order[start : start + b] for name in adapters]
-            outs = multi.generate_mixed([(name, prompts[i]) for name, i in rows], cfg)
-            for (name, i), c in zip(rows, outs, strict=True):
-                out[name][i] = c.text
-            batches += 1
+        out, batches = mixed_outputs(multi, prompts, cfg, b)
         return time.perf_counter() - t0, out, {"load_s": t_load, "batches": batches, "rows_per_batch": b * k}
 
     def separate() -> tuple[float, dict[str, list[str]], dict[str, Any]]:

@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -160,23 +159,17 @@ def main() -> None:
 
     tune_malloc()
     import torch
-    from bench_multi_adapter import make_adapters
+    from bench_multi_adapter import adapters_and_prompts, mixed_outputs
 
-    from harness import load_split, load_suite, parse_spec
+    from harness import parse_spec
     from harness.models.hf import HFBackend
     from harness.models.hf_fast import batch_layout, generation_module
     from harness.models.multi import MultiAdapterHF
-    from harness.prompts import build_messages
 
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="mixed-id-"))
-    ws = tmp / "ws"
-    base = parse_spec("default", workspace=ws)
-    adapters = make_adapters(tmp, Path(base.base))
-    suite = load_suite("ticket-triage")
+    _, ws, base, adapters, suite, prompts = adapters_and_prompts(args.n, "mixed-id-")
     cfg = suite.generation
-    prompts = [build_messages(s, suite.prompt) for s in load_split(suite, "test", args.n)]
     b = args.batch_size
     seps = {
         name: HFBackend(parse_spec(f"default+lora:{p}", workspace=ws), batch_size=b)
@@ -202,15 +195,7 @@ def main() -> None:
             flush=True,
         )
         seprefs = {name: [c.text for c in be.generate(prompts, cfg)] for name, be in seps.items()}
-        keys = [hf.batch_key(p) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: keys[i])
-        mixed: dict[str, list[str]] = {name: [""] * len(prompts) for name in adapters}
-        for start in range(0, len(order), b):
-            rows = [(name, i) for i in order[start : start + b] for name in adapters]
-            for (name, i), c in zip(
-                rows, multi.generate_mixed([(nm, prompts[i]) for nm, i in rows], cfg), strict=True
-            ):
-                mixed[name][i] = c.text
+        mixed, _ = mixed_outputs(multi, prompts, cfg, b)
         per = {
             name: sum(x == y for x, y in zip(mixed[name], seprefs[name], strict=True)) for name in adapters
         }

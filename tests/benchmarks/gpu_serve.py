@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,23 +29,17 @@ def main() -> None:
     args = ap.parse_args()
 
     import openai
-    from bench_multi_adapter import make_adapters
+    from bench_multi_adapter import adapters_and_prompts
 
-    from harness import load_split, load_suite, parse_spec
+    from harness import parse_spec
     from harness.models.hf import HFBackend
-    from harness.prompts import build_messages
     from harness.serve import running_server
     from harness.types import GenerationConfig
 
-    tmp = Path(tempfile.mkdtemp(prefix="gpu-serve-"))
-    ws = tmp / "ws"
-    base = parse_spec("default", workspace=ws)
-    adapters = make_adapters(tmp, Path(base.base))
-    suite = load_suite("ticket-triage")
+    _, ws, base, adapters, suite, prompts = adapters_and_prompts(args.n, "gpu-serve-")
     cfg = GenerationConfig(
         max_new_tokens=suite.generation.max_new_tokens, temperature=0.0, stop=suite.generation.stop
     )
-    prompts = [build_messages(s, suite.prompt) for s in load_split(suite, "test", args.n)]
     models = ["base", *adapters]
     jobs = [(m, i) for i in range(len(prompts)) for m in models]
     t0 = time.perf_counter()
