@@ -101,7 +101,8 @@ def trace(
     hook_state: dict,
 ) -> Any:
     """Tunebench's decode layout: prompt pass (per adapter when `names`), in-place KV buffer, one
-    token a step fed from `forced` (rows, steps); returns the greedy picks (rows, steps)."""
+    token a step fed from `forced` (rows, steps; None: the picks themselves); returns the greedy picks,
+    (rows, steps + 1): the prompt pass's, then each step's."""
     import torch
     from transformers import DynamicCache
 
@@ -149,10 +150,10 @@ def trace(
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=16)
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=64)
-    ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--n", type=int, default=16, help="ticket-triage test prompts per adapter (end to end)")
+    ap.add_argument("--batch-size", type=int, default=8, help="rows per adapter (separate loads' batch)")
+    ap.add_argument("--steps", type=int, default=64, help="decode steps traced")
+    ap.add_argument("--no-e2e", action="store_true", help="skip part 1")
     ap.add_argument("--backends", default="all", help="sdpa backends to pin in part 3: all | none | MATH,...")
     args = ap.parse_args()
     from harness.allocator import tune_malloc
