@@ -36,9 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from transformers.cache_utils import DynamicLayer
-
-from .kv_buffer import _Buffered, plain_filled_layers
+from .kv_buffer import BufferedLayer, plain_filled_layers
 
 IMPLEMENTATION = "tunebench_exact"
 _PROBE_MAX_ROWS = 64
@@ -100,12 +98,13 @@ def register() -> None:
         AttentionMaskInterface.register(IMPLEMENTATION, sdpa_mask)
 
 
-class RowOffsetLayer(_Buffered, DynamicLayer):
+class RowOffsetLayer(BufferedLayer):
     """A cache layer whose rows each end where their own tokens end: an update writes each row's
     chunk at that row's start (`exact_pass`'s `starts`), over rejected drafts, and returns the
     buffer up to the furthest row's end. Built from a filled plain or sliding-window layer after the
     prompt pass (`from_layer(layer, spare)`: room for `spare` more tokens a row); the sliding window
-    must not be reached (`verify_plan` checks)."""
+    must not be reached (`verify_plan` checks). A `kv_buffer.BufferedLayer` (its buffer, views and
+    batch operations) with its own update."""
 
     is_sliding = False
 
@@ -115,10 +114,6 @@ class RowOffsetLayer(_Buffered, DynamicLayer):
         # view up to the furthest row's end shows the shorter rows' unwritten slots
         self._kbuf[:, :, self.filled :].zero_()
         self._vbuf[:, :, self.filled :].zero_()
-
-    def _show(self) -> None:
-        self.keys = self._kbuf[:, :, : self.filled]
-        self.values = self._vbuf[:, :, : self.filled]
 
     def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         import torch
